@@ -1,0 +1,37 @@
+"""Shared DAG wiring: default arguments, the Spark pool and the assets each source publishes.
+
+Kept free of heavy imports: the DAG processor parses these files often.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from airflow.sdk import Asset
+
+SOURCES = ["mes", "spc", "lims", "field_returns", "supplier"]
+
+# Silver tables published per source (must match conf/data_dictionary.yaml; a test checks it).
+SILVER_TABLES = {
+    "mes": ["test_results", "unit_genealogy", "shipments"],
+    "spc": ["spc_measurements"],
+    "lims": ["lab_results"],
+    "field_returns": ["field_returns"],
+    "supplier": ["supplier_lot_tests"],
+}
+
+SPARK_POOL = "spark_embedded"
+
+DEFAULT_ARGS = {
+    "owner": "data-engineering",
+    "retries": 2,
+    "retry_delay": timedelta(minutes=2),
+}
+
+
+def silver_asset(table: str) -> Asset:
+    return Asset(f"lakehouse.silver.{table}")
+
+
+def silver_assets(source: str) -> list[Asset]:
+    return [silver_asset(table) for table in SILVER_TABLES[source]]

@@ -1,0 +1,211 @@
+"""Bronze -> silver: apply the data dictionary with Spark column expressions.
+
+``conform(bronze_df, feed, dictionary, key)`` returns one row per bronze record with
+every canonical data element of the feed (typed, in canonical units, UTC times) plus
+``_reason``/``_reason_detail``: null when the record honours the contract, otherwise the
+first violation in dictionary order (``malformed_record``, ``truncated_record``,
+``missing_required``, ``wrong_type``, ``unknown_code``, ``unknown_unit``).
+Everything is a Spark expression, so the same code runs on a laptop and on a cluster.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from spark_jobs.landing.dictionary import DataDictionary, Feed, FieldSpec
+
+NUMBER = r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
+QUANTITY = rf"^\s*({NUMBER})\s*(\S*)\s*$"
+INTEGER = r"^\s*[-+]?[0-9]+\s*$"
+DOUBLE = rf"^\s*{NUMBER}\s*$"
+SPARK_TYPE = {"string": "string", "integer": "int", "double": "double", "boolean": "boolean",
+              "date": "date", "timestamp": "timestamp"}
+
+# Lineage columns carried from bronze into silver and quarantine.
+LINEAGE = ["_landing_date", "_source_file", "_record_locator"]
+
+
+def bronze_column(source_field: str) -> str:
+    """Bronze column name of a source field (dots of nested JSON/XML parents become ``__``)."""
+    return source_field.replace(".", "__")
+
+
+def _map_literal(mapping: dict[str, str]) -> Column:
+    items: list[Column] = []
+    for key, value in sorted(mapping.items()):
+        items += [F.lit(key), F.lit(value)]
+    return F.create_map(*items) if items else F.create_map().cast("map<string,string>")
+
+
+def _raw(spec_source: str | None) -> Column:
+    if spec_source is None:
+        return F.lit(None).cast("string")
+    return F.nullif(F.trim(F.col(bronze_column(spec_source))), F.lit(""))
+
+
+def hmac_sha256_hex(key: bytes, column: Column) -> Column:
+    """HMAC-SHA256 (RFC 2104) as a native Spark expression; equals ``hmac.new(key, m, sha256)``."""
+    block = 64
+    if len(key) > block:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(block, b"\0")
+    ipad = bytes(b ^ 0x36 for b in key)
+    opad = bytes(b ^ 0x5C for b in key)
+    inner = F.unhex(F.sha2(F.concat(F.lit(ipad), F.encode(column, "UTF-8")), 256))
+    return F.sha2(F.concat(F.lit(opad), inner), 256)
+
+
+def pseudonym(key: bytes, value: str) -> str:
+    """Python twin of the Spark pseudonym, for tests and for look-ups by a data steward."""
+    return hmac.new(key, value.strip().lower().encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+class _Builder:
+    """Builds value and violation expressions for every field of one feed."""
+
+    def __init__(self, feed: Feed, dictionary: DataDictionary, key: bytes | None):
+        self.feed = feed
+        self.dd = dictionary
+        self.key = key
+        self.values: dict[str, Column] = {}
+        self.violations: list[Column] = []
+        self.units = _map_literal({c: s["unit"] for c, s in dictionary.characteristics.items()})
+        self.factors = _map_literal({f"{c['from']}|{c['to']}": str(c["factor"])
+                                     for c in dictionary.unit_conversions})
+        self.offsets = _map_literal({f"{c['from']}|{c['to']}": str(c.get("offset", 0.0))
+                                     for c in dictionary.unit_conversions})
+
+    def violation(self, condition: Column, reason: str, spec: FieldSpec, raw: Column) -> None:
+        detail = F.concat(F.lit(f"{spec.element} <- {spec.source}="), F.coalesce(raw, F.lit("<empty>")))
+        self.violations.append(F.when(condition, F.struct(F.lit(reason).alias("reason"),
+                                                          detail.alias("detail"))))
+
+    def quantity(self, spec: FieldSpec, raw: Column, target_unit: Column) -> Column:
+        text_unit = F.regexp_extract(raw, QUANTITY, 2)
+        unit = F.nullif(F.trim(F.col(bronze_column(spec.unit_field))), F.lit("")) if spec.unit_field \
+            else F.nullif(text_unit, F.lit(""))
+        matches = raw.rlike(QUANTITY)
+        number = F.regexp_extract(raw, QUANTITY, 1).try_cast("double")
+        conv_key = F.concat_ws("|", unit, target_unit)
+        factor = F.element_at(self.factors, conv_key).cast("double")
+        offset = F.element_at(self.offsets, conv_key).cast("double")
+        grade_cond = F.lit(False)
+        if spec.graded:
+            grade_cond = F.col(bronze_column(spec.graded["when_field"])).isin(spec.graded["values"])
+            grade_value = F.element_at(_map_literal(self.dd.code_maps[spec.graded["code_map"]]), raw)
+            self.violation(raw.isNotNull() & grade_cond & grade_value.isNull(), "unknown_code", spec, raw)
+        self.violation(raw.isNotNull() & ~grade_cond & ~matches, "wrong_type", spec, raw)
+        self.violation(raw.isNotNull() & ~grade_cond & matches & factor.isNull(), "unknown_unit", spec,
+                       F.concat_ws(" ", raw, unit))
+        value = number * factor + offset
+        if spec.graded:
+            value = F.when(grade_cond, grade_value.cast("double")).otherwise(value)
+        return F.when(raw.isNotNull(), value)
+
+    def field(self, spec: FieldSpec) -> Column:
+        raw = _raw(spec.source)
+        if spec.required:
+            self.violation(raw.isNull(), "missing_required", spec, raw)
+        if spec.constant is not None:
+            return F.lit(spec.constant)
+        if spec.unit_of:
+            return F.element_at(self.units, self.values[spec.unit_of])
+        if spec.only_when:
+            cond = F.col(bronze_column(spec.only_when["field"])).isin(spec.only_when["values"])
+            return F.when(cond, raw)
+        if spec.pseudonymise:
+            if self.key is None:
+                raise ValueError(f"feed {self.feed.name}: a pseudonymisation key is required")
+            return F.when(raw.isNotNull(), hmac_sha256_hex(self.key, F.lower(raw)))
+        value = raw
+        if spec.code_map:
+            value = F.element_at(_map_literal(self.dd.code_maps[spec.code_map]), raw)
+            self.violation(raw.isNotNull() & value.isNull(), "unknown_code", spec, raw)
+        if spec.domain:
+            known = F.element_at(_map_literal(self.dd.code_maps[spec.domain]), raw)
+            self.violation(raw.isNotNull() & known.isNull(), "unknown_code", spec, raw)
+        if spec.quantity_of:
+            return self.quantity(spec, raw, F.element_at(self.units, self.values[spec.quantity_of]))
+        if spec.money:
+            return self.quantity(spec, raw, F.lit(spec.money))
+        if spec.time_format:
+            parsed = F.try_to_timestamp(raw, F.lit(spec.time_format))
+            self.violation(raw.isNotNull() & parsed.isNull(), "wrong_type", spec, raw)
+            if spec.local_time_zone_of:
+                tz_map = _map_literal(self.dd.code_maps[self.feed.spec(spec.local_time_zone_of).domain
+                                                        or "site_time_zone"])
+                zone = F.element_at(tz_map, self.values[spec.local_time_zone_of])
+                return F.to_utc_timestamp(parsed, zone)
+            return parsed
+        cast = spec.cast or spec.data_type
+        if cast == "integer":
+            self.violation(value.isNotNull() & ~value.rlike(INTEGER), "wrong_type", spec, raw)
+            return F.when(value.rlike(INTEGER), F.trim(value).try_cast("int"))
+        if cast == "double":
+            self.violation(value.isNotNull() & ~value.rlike(DOUBLE), "wrong_type", spec, raw)
+            return F.when(value.rlike(DOUBLE), F.trim(value).try_cast("double"))
+        if cast == "boolean":
+            lowered = F.lower(value)
+            self.violation(value.isNotNull() & ~lowered.isin("true", "false"), "wrong_type", spec, raw)
+            return F.when(lowered == "true", True).when(lowered == "false", False)
+        if cast == "date":
+            parsed = F.try_to_timestamp(value, F.lit(spec.date_format or "yyyy-MM-dd"))
+            self.violation(value.isNotNull() & parsed.isNull(), "wrong_type", spec, raw)
+            return F.to_date(parsed)
+        return value
+
+    def build(self) -> None:
+        # Fields that others depend on (time zone / characteristic) first, then the rest.
+        referenced = {s.local_time_zone_of for s in self.feed.fields} | {s.quantity_of for s in self.feed.fields} \
+            | {s.unit_of for s in self.feed.fields}
+        ordered = [s for s in self.feed.fields if s.element in referenced] + \
+                  [s for s in self.feed.fields if s.element not in referenced]
+        for spec in ordered:
+            self.values[spec.element] = self.field(spec).cast(SPARK_TYPE[spec.data_type])
+
+
+def conform(bronze: DataFrame, feed: Feed, dictionary: DataDictionary, key: bytes | None = None) -> DataFrame:
+    """Canonical columns + the first contract violation of every bronze record."""
+    builder = _Builder(feed, dictionary, key)
+    builder.build()
+    parse_violation = F.when(F.col("_parse_error").isNotNull(),
+                             F.struct(F.col("_parse_error").alias("reason"),
+                                      F.coalesce(F.col("_parse_detail"), F.lit("")).alias("detail")))
+    first = F.coalesce(parse_violation, *builder.violations) if builder.violations else parse_violation
+    columns = [builder.values[spec.element].alias(spec.element) for spec in feed.fields]
+    return bronze.select(
+        *LINEAGE, "_record", *columns,
+        first.getField("reason").alias("_reason"), first.getField("detail").alias("_reason_detail"),
+    )
+
+
+def split_valid(conformed: DataFrame, feed: Feed) -> tuple[DataFrame, DataFrame, DataFrame]:
+    """Split conformed records into (silver rows, quarantined rows, collapsed replays).
+
+    Duplicates are resolved within one landing day, so the result of a day never depends on
+    which other days were landed in the same run. Valid records that share a primary key are *replays* when their canonical content is
+    identical (a file delivered twice): the first by (file, locator) is kept and the others
+    are collapsed, counted, never silently lost. Records sharing a key with *different*
+    content are conflicting, and all but the first are quarantined as ``duplicate_key``.
+    """
+    elements = [spec.element for spec in feed.fields]
+    valid = conformed.where(F.col("_reason").isNull())
+    order = Window.partitionBy("_landing_date", *feed.primary_key).orderBy("_source_file", "_record_locator")
+    ranked = (valid
+              .withColumn("_content", F.sha2(F.to_json(F.struct(*elements)), 256))
+              .withColumn("_rank", F.row_number().over(order))
+              .withColumn("_first_content", F.first("_content").over(order)))
+    silver = ranked.where(F.col("_rank") == 1).drop("_content", "_rank", "_first_content", "_reason",
+                                                    "_reason_detail", "_record")
+    replays = ranked.where((F.col("_rank") > 1) & (F.col("_content") == F.col("_first_content")))
+    conflicts = (ranked.where((F.col("_rank") > 1) & (F.col("_content") != F.col("_first_content")))
+                 .withColumn("_reason", F.lit("duplicate_key"))
+                 .withColumn("_reason_detail", F.concat(F.lit("key "), F.concat_ws("|", *feed.primary_key),
+                                                        F.lit(" already landed with other content"))))
+    invalid = conformed.where(F.col("_reason").isNotNull())
+    quarantined = invalid.unionByName(conflicts.select(*invalid.columns))
+    return silver, quarantined, replays.select(*LINEAGE)

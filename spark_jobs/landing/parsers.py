@@ -1,0 +1,167 @@
+"""Turn one source file into records, exactly as received.
+
+Pure Python, no Spark: each function takes the file's bytes and yields one
+:class:`RawRecord` per source record, **including the ones that cannot be parsed** (those
+carry a ``parse_error``; the pipeline quarantines them, it never drops them). The landing
+job runs these functions on Spark executors (``binaryFile`` + ``flatMap``), so they must
+stay importable and side-effect free.
+
+Locators follow ``docs/sources.md``: ``line:N`` for line-based files (1-based physical
+line, a CSV header is line 1) and ``record:N`` for XML and nested JSON (1-based position).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+MALFORMED = "malformed_record"
+TRUNCATED = "truncated_record"
+
+
+@dataclass
+class RawRecord:
+    locator: str
+    raw: str
+    fields: dict[str, str | None] = field(default_factory=dict)
+    parse_error: str | None = None
+    parse_detail: str | None = None
+
+
+def _text(value) -> str | None:
+    """Source values as text, as received (JSON numbers/booleans keep their JSON spelling)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
+def _flatten(obj: dict, prefix: str = "") -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for key, value in obj.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{name}."))
+        else:
+            out[name] = _text(value)
+    return out
+
+
+def _lines(content: bytes) -> tuple[list[str], bool]:
+    text = content.decode("utf-8", errors="replace")
+    ends_with_newline = text.endswith("\n")
+    lines = text.split("\n")
+    if ends_with_newline:
+        lines = lines[:-1]
+    return [line.rstrip("\r") for line in lines], ends_with_newline
+
+
+def _failure(is_last: bool, ends_with_newline: bool) -> str:
+    """A broken last line of a file that stops without a newline was cut off in transfer."""
+    return TRUNCATED if is_last and not ends_with_newline else MALFORMED
+
+
+def parse_csv(content: bytes, delimiter: str = ",") -> Iterator[RawRecord]:
+    lines, ends_nl = _lines(content)
+    if not lines:
+        return
+    header = next(csv.reader([lines[0]], delimiter=delimiter))
+    for index, line in enumerate(lines[1:], start=2):
+        if line == "" and index == len(lines):
+            continue
+        locator = f"line:{index}"
+        is_last = index == len(lines)
+        try:
+            values = next(csv.reader([line], delimiter=delimiter, strict=True))
+        except (csv.Error, StopIteration) as exc:
+            yield RawRecord(locator, line, {}, _failure(is_last, ends_nl), f"unparseable CSV: {exc}")
+            continue
+        if len(values) != len(header):
+            yield RawRecord(locator, line, {}, _failure(is_last, ends_nl),
+                            f"{len(values)} fields, header has {len(header)}")
+            continue
+        yield RawRecord(locator, line, {h: (v if v != "" else None) for h, v in zip(header, values)})
+
+
+def parse_jsonl(content: bytes) -> Iterator[RawRecord]:
+    lines, ends_nl = _lines(content)
+    for index, line in enumerate(lines, start=1):
+        if line.strip() == "":
+            continue
+        locator = f"line:{index}"
+        try:
+            obj = json.loads(line)
+            if not isinstance(obj, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as exc:
+            yield RawRecord(locator, line, {}, _failure(index == len(lines), ends_nl), f"invalid JSON: {exc}")
+            continue
+        yield RawRecord(locator, line, _flatten(obj))
+
+
+def parse_json_document(content: bytes, record_path: str) -> Iterator[RawRecord]:
+    """A nested JSON document whose records sit in the array at ``record_path``."""
+    try:
+        document = json.loads(content.decode("utf-8", errors="replace"))
+        records = document
+        for part in record_path.split("."):
+            records = records[part]
+        if not isinstance(records, list):
+            raise ValueError(f"{record_path} is not an array")
+    except (ValueError, KeyError, TypeError) as exc:
+        yield RawRecord("*", content.decode("utf-8", errors="replace")[:2000], {}, MALFORMED,
+                        f"unreadable document: {exc}")
+        return
+    for index, obj in enumerate(records, start=1):
+        raw = json.dumps(obj, ensure_ascii=False, sort_keys=True)
+        if not isinstance(obj, dict):
+            yield RawRecord(f"record:{index}", raw, {}, MALFORMED, "record is not a JSON object")
+            continue
+        yield RawRecord(f"record:{index}", raw, _flatten(obj))
+
+
+def parse_xml(content: bytes, record_element: str, parent_element: str | None) -> Iterator[RawRecord]:
+    """XML whose records are ``record_element`` elements, optionally inside ``parent_element``.
+
+    Attributes of the parent are exposed as ``<Parent>.<attr>``; ``_seq`` is the record's
+    position inside its parent (1-based).
+    """
+    try:
+        root = ET.fromstring(content)
+    except ET.ParseError as exc:
+        yield RawRecord("*", content.decode("utf-8", errors="replace")[:2000], {}, TRUNCATED
+                        if not content.rstrip().endswith(b">") else MALFORMED, f"unparseable XML: {exc}")
+        return
+    index = 0
+    parents = root.iter(parent_element) if parent_element else [root]
+    for parent in parents:
+        parent_fields = {f"{parent_element}.{k}": v for k, v in parent.attrib.items()} if parent_element else {}
+        for seq, element in enumerate(parent.findall(record_element), start=1):
+            index += 1
+            fields: dict[str, str | None] = dict(parent_fields)
+            fields.update({k: (v if v != "" else None) for k, v in element.attrib.items()})
+            for child in element:
+                fields[child.tag] = child.text
+            fields["_seq"] = str(seq)
+            raw = ET.tostring(element, encoding="unicode").strip()
+            yield RawRecord(f"record:{index}", raw, fields)
+
+
+def parse_file(fmt: str, content: bytes, *, delimiter: str = ",", record_path: str | None = None,
+               record_element: str | None = None, parent_element: str | None = None) -> Iterator[RawRecord]:
+    """Dispatch on the feed's format (see ``conf/data_dictionary.yaml``)."""
+    if fmt == "csv":
+        return parse_csv(content, delimiter)
+    if fmt == "jsonl":
+        return parse_jsonl(content)
+    if fmt == "json":
+        return parse_json_document(content, record_path or "records")
+    if fmt == "xml":
+        return parse_xml(content, record_element or "record", parent_element)
+    raise ValueError(f"unsupported format {fmt!r}")

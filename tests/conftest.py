@@ -1,0 +1,55 @@
+"""Test session set-up: one private ANDON_HOME, one Spark session shared by every test.
+
+The environment is fixed *before* anything imports Airflow or the config, so tests never
+touch the developer's `.andon/`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+_HOME = Path(tempfile.mkdtemp(prefix="andon-test-"))
+os.environ["ANDON_HOME"] = str(_HOME)
+os.environ["AIRFLOW_HOME"] = str(_HOME / "airflow")
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["GX_ANALYTICS_ENABLED"] = "false"
+os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
+os.environ["ANDON__SPARK__CONF__spark.sql.shuffle.partitions"] = "2"
+os.environ["ANDON__SPARK__CONF__spark.driver.memory"] = "2g"
+os.environ["ANDON_PSEUDONYM_KEY"] = "test-key-not-secret"
+logging.getLogger("py4j").setLevel(logging.WARNING)
+
+
+@pytest.fixture(scope="session")
+def andon_home() -> Path:
+    return _HOME
+
+
+@pytest.fixture(scope="session")
+def cfg():
+    from andon.config import settings
+
+    return settings()
+
+
+@pytest.fixture(scope="session")
+def spark(cfg):
+    from spark_jobs.common.session import get_spark
+
+    session = get_spark(cfg)
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def dictionary(cfg):
+    from spark_jobs.landing.dictionary import load_dictionary
+
+    return load_dictionary(cfg.raw["landing"]["data_dictionary"])
