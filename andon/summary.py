@@ -36,12 +36,9 @@ def summarize_results(results: list[list[dict]]) -> dict:
 
 
 def _read(path: str, columns: list[str] | None = None):
-    from deltalake import DeltaTable
+    from andon.delta_reader import read_table
 
-    try:
-        return DeltaTable(path).to_pandas(columns=columns)
-    except Exception:  # noqa: BLE001 - table not written yet
-        return None
+    return read_table(path, columns)
 
 
 def lakehouse_summary(cfg: Settings | None = None) -> str:
@@ -57,9 +54,9 @@ def lakehouse_summary(cfg: Settings | None = None) -> str:
         f"{'complete':>9}{'timely':>8}{'consist':>8}  quarantined by reason / failed days",
     ]
     for feed in sorted(dd.feeds.values(), key=lambda f: (f.source, f.name)):
-        bronze = _read(cfg.table_path("bronze", feed.bronze_table), ["_landing_date"])
-        silver = _read(cfg.table_path("silver", feed.silver_table), ["_landing_date"])
-        days = bronze["_landing_date"].nunique() if bronze is not None else 0
+        bronze = _read(cfg.table_path("bronze", feed.bronze_table), ["landing_date"])
+        silver = _read(cfg.table_path("silver", feed.silver_table), ["landing_date"])
+        days = bronze["landing_date"].nunique() if bronze is not None else 0
         reasons = ""
         n_quarantined = 0
         if quarantine is not None:

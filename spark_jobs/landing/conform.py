@@ -26,7 +26,7 @@ SPARK_TYPE = {"string": "string", "integer": "int", "double": "double", "boolean
               "date": "date", "timestamp": "timestamp"}
 
 # Lineage columns carried from bronze into silver and quarantine.
-LINEAGE = ["_landing_date", "_source_file", "_record_locator"]
+LINEAGE = ["landing_date", "_source_file", "_record_locator"]
 
 
 def bronze_column(source_field: str) -> str:
@@ -91,8 +91,9 @@ class _Builder:
         matches = raw.rlike(QUANTITY)
         number = F.regexp_extract(raw, QUANTITY, 1).try_cast("double")
         conv_key = F.concat_ws("|", unit, target_unit)
-        factor = F.element_at(self.factors, conv_key).cast("double")
-        offset = F.element_at(self.offsets, conv_key).cast("double")
+        same = unit == target_unit                   # identity conversions are implicit
+        factor = F.when(same, F.lit(1.0)).otherwise(F.element_at(self.factors, conv_key).cast("double"))
+        offset = F.when(same, F.lit(0.0)).otherwise(F.element_at(self.offsets, conv_key).cast("double"))
         grade_cond = F.lit(False)
         if spec.graded:
             grade_cond = F.col(bronze_column(spec.graded["when_field"])).isin(spec.graded["values"])
@@ -194,7 +195,7 @@ def split_valid(conformed: DataFrame, feed: Feed) -> tuple[DataFrame, DataFrame,
     """
     elements = [spec.element for spec in feed.fields]
     valid = conformed.where(F.col("_reason").isNull())
-    order = Window.partitionBy("_landing_date", *feed.primary_key).orderBy("_source_file", "_record_locator")
+    order = Window.partitionBy("landing_date", *feed.primary_key).orderBy("_source_file", "_record_locator")
     ranked = (valid
               .withColumn("_content", F.sha2(F.to_json(F.struct(*elements)), 256))
               .withColumn("_rank", F.row_number().over(order))

@@ -118,6 +118,8 @@ class DataDictionary:
 
     def convert(self, value: float, from_unit: str, to_unit: str) -> float:
         """Python twin of the Spark unit conversion (used by tests and docs)."""
+        if from_unit == to_unit:
+            return value
         for conv in self.unit_conversions:
             if conv["from"] == from_unit and conv["to"] == to_unit:
                 return value * float(conv["factor"]) + float(conv.get("offset", 0.0))

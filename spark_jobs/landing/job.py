@@ -45,7 +45,7 @@ DQ_TABLE = "dq_results"
 
 QUARANTINE_SCHEMA = T.StructType([
     T.StructField("source", T.StringType()), T.StructField("feed", T.StringType()),
-    T.StructField("_landing_date", T.DateType()), T.StructField("_source_file", T.StringType()),
+    T.StructField("landing_date", T.DateType()), T.StructField("_source_file", T.StringType()),
     T.StructField("_record_locator", T.StringType()), T.StructField("reason", T.StringType()),
     T.StructField("reason_detail", T.StringType()), T.StructField("raw_record", T.StringType()),
     T.StructField("_run_id", T.StringType()), T.StructField("quarantined_at", T.TimestampType()),
@@ -108,7 +108,7 @@ def pseudonym_key(cfg: Settings) -> bytes:
 
 def bronze_schema(feed: Feed) -> T.StructType:
     fields = [
-        T.StructField("_landing_date", T.DateType(), False),
+        T.StructField("landing_date", T.DateType(), False),
         T.StructField("_source_file", T.StringType(), False),
         T.StructField("_file_sha256", T.StringType(), False),
         T.StructField("_record_locator", T.StringType(), False),
@@ -170,8 +170,12 @@ def _ledger(spark: SparkSession, cfg: Settings, feed: Feed) -> dict[str, str]:
 
 
 def ingest_bronze(spark: SparkSession, cfg: Settings, feed: Feed, files: DataFrame | None, run_id: str,
-                  force: bool = False) -> tuple[list[str], list[date], int]:
-    """Write new or changed files to bronze. Returns (new files, their days, skipped count)."""
+                  force: bool = False) -> tuple[list, list[date], int]:
+    """Write new or changed files to bronze. Returns (new file rows, their days, skipped count).
+
+    The ledger is written only after the files' silver and DQ results are published
+    (:func:`record_landed`), so a run that dies half-way is simply repeated by the next one.
+    """
     if files is None:
         return [], [], 0
     listing = files.select("rel_path", "landing_date", "sha256").collect()
@@ -185,19 +189,27 @@ def ingest_bronze(spark: SparkSession, cfg: Settings, feed: Feed, files: DataFra
     rows = chosen.rdd.flatMap(_parse_rows(feed, run_id, ingested_at))
     bronze = spark.createDataFrame(rows, bronze_schema(feed))
     path = cfg.table_path("bronze", feed.bronze_table)
-    replace_where(bronze, path, f"_source_file IN ({sql_list(new_paths)})", ["_landing_date"])
+    replace_where(bronze, path, f"_source_file IN ({sql_list(new_paths)})", ["landing_date"])
     register_table(spark, cfg, "bronze", feed.bronze_table)
 
-    counts = {r["_source_file"]: r["count"] for r in spark.read.format("delta").load(path)
-              .where(F.col("_source_file").isin(new_paths)).groupBy("_source_file").count().collect()}
-    ledger_rows = [(feed.source, feed.name, r.rel_path, r.landing_date, r.sha256, int(counts.get(r.rel_path, 0)),
-                    run_id, ingested_at) for r in new]
-    ledger = spark.createDataFrame(ledger_rows, "source string, feed string, file string, landing_date date, "
-                                                "sha256 string, records long, run_id string, landed_at timestamp")
-    replace_where(ledger, cfg.table_path("ops", LEDGER_TABLE),
-                  f"feed = '{feed.name}' AND file IN ({sql_list(new_paths)})")
+    return new, sorted({r.landing_date for r in new}), len(listing) - len(new)
+
+
+def record_landed(spark: SparkSession, cfg: Settings, feed: Feed, new: list, run_id: str) -> None:
+    """Remember landed files with their checksum and record count (``ops.landed_files``)."""
+    if not new:
+        return
+    paths = sorted(r.rel_path for r in new)
+    counts = {r["_source_file"]: r["count"] for r in spark.read.format("delta")
+              .load(cfg.table_path("bronze", feed.bronze_table))
+              .where(F.col("_source_file").isin(paths)).groupBy("_source_file").count().collect()}
+    landed_at = datetime.now(timezone.utc).replace(tzinfo=None)
+    rows = [(feed.source, feed.name, r.rel_path, r.landing_date, r.sha256, int(counts.get(r.rel_path, 0)),
+             run_id, landed_at) for r in new]
+    ledger = spark.createDataFrame(rows, "source string, feed string, file string, landing_date date, "
+                                         "sha256 string, records long, run_id string, landed_at timestamp")
+    replace_where(ledger, cfg.table_path("ops", LEDGER_TABLE), f"feed = '{feed.name}' AND file IN ({sql_list(paths)})")
     register_table(spark, cfg, "ops", LEDGER_TABLE)
-    return new_paths, sorted({r.landing_date for r in new}), len(listing) - len(new)
 
 
 def _quarantine_rows(quarantined: DataFrame, feed: Feed, run_id: str) -> DataFrame:
@@ -216,28 +228,28 @@ def _day_metrics(bronze: DataFrame, silver: DataFrame, quarantine: DataFrame,
     missing = sum((F.when(F.col("_parse_error").isNotNull() | F.col(c).isNull() | (F.trim(F.col(c)) == ""), 1)
                    .otherwise(0) for c in required_raw), F.lit(0))
     per_day: dict[date, dict] = {}
-    for r in bronze.groupBy("_landing_date").agg(
+    for r in bronze.groupBy("landing_date").agg(
             F.countDistinct("_source_file").alias("files"), F.count("*").alias("records"),
             F.sum(missing).alias("missing_required"),
             F.sum(F.when(F.col("_parse_error").isNull(), 1).otherwise(0)).alias("parsed")).collect():
-        per_day[r["_landing_date"]] = {"files": r["files"], "records": r["records"],
+        per_day[r["landing_date"]] = {"files": r["files"], "records": r["records"],
                                        "missing_required": r["missing_required"], "parsed": r["parsed"],
                                        "silver": 0, "quarantined": 0, "replays": 0, "by_reason": {},
                                        "contract_violations": 0, "timely": None}
-    for r in quarantine.groupBy("_landing_date", "reason").count().collect():
-        day = per_day[r["_landing_date"]]
+    for r in quarantine.groupBy("landing_date", "reason").count().collect():
+        day = per_day[r["landing_date"]]
         day["quarantined"] += r["count"]
         day["by_reason"][r["reason"]] = r["count"]
         if r["reason"] not in ("malformed_record", "truncated_record", "missing_required"):
             day["contract_violations"] += r["count"]
-    for r in replays.groupBy("_landing_date").count().collect():
-        per_day[r["_landing_date"]]["replays"] = r["count"]
+    for r in replays.groupBy("landing_date").count().collect():
+        per_day[r["landing_date"]]["replays"] = r["count"]
     event = feed.event_time
-    timely = (F.when(F.col(event) >= F.date_sub(F.col("_landing_date"), 1).cast("timestamp"), 1).otherwise(0)
+    timely = (F.when(F.col(event) >= F.date_sub(F.col("landing_date"), 1).cast("timestamp"), 1).otherwise(0)
               if event else F.lit(None).cast("int"))
-    for r in silver.groupBy("_landing_date").agg(F.count("*").alias("n"), F.sum(timely).alias("timely")).collect():
-        per_day[r["_landing_date"]]["silver"] = r["n"]
-        per_day[r["_landing_date"]]["timely"] = r["timely"]
+    for r in silver.groupBy("landing_date").agg(F.count("*").alias("n"), F.sum(timely).alias("timely")).collect():
+        per_day[r["landing_date"]]["silver"] = r["n"]
+        per_day[r["landing_date"]]["timely"] = r["timely"]
     return per_day
 
 
@@ -253,11 +265,11 @@ def land_feed(spark: SparkSession, cfg: Settings, dd: DataDictionary, feed: Feed
               run_id: str, force: bool = False) -> FeedResult:
     """Land one feed for ``days`` (see the module docstring for the steps)."""
     from expectations.gate import validate
-    from expectations.suites import build_suite
+    from expectations.suites import build_expectations, suite_name
 
     files = list_files(spark, cfg, feed, days)
-    new_paths, affected, skipped = ingest_bronze(spark, cfg, feed, files, run_id, force)
-    result = FeedResult(feed=feed.name, files_new=len(new_paths), files_skipped=skipped)
+    new_files, affected, skipped = ingest_bronze(spark, cfg, feed, files, run_id, force)
+    result = FeedResult(feed=feed.name, files_new=len(new_files), files_skipped=skipped)
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     bronze_path = cfg.table_path("bronze", feed.bronze_table)
     if not affected and not force:
@@ -265,12 +277,12 @@ def land_feed(spark: SparkSession, cfg: Settings, dd: DataDictionary, feed: Feed
         return result
     if force and is_delta_table(spark, bronze_path):
         affected = sorted({r[0] for r in spark.read.format("delta").load(bronze_path)
-                           .where(F.col("_landing_date").isin(days)).select("_landing_date").distinct().collect()})
+                           .where(F.col("landing_date").isin(days)).select("landing_date").distinct().collect()})
     if not affected:
         _record_missing_days(spark, cfg, feed, days, run_id, now, result)
         return result
 
-    bronze = spark.read.format("delta").load(bronze_path).where(F.col("_landing_date").isin(affected))
+    bronze = spark.read.format("delta").load(bronze_path).where(F.col("landing_date").isin(affected))
     conformed = conform(bronze, feed, dd, pseudonym_key(cfg) if any(s.pseudonymise for s in feed.fields) else None)
     conformed = conformed.persist()
     silver, quarantined, replays = split_valid(conformed, feed)
@@ -279,21 +291,21 @@ def land_feed(spark: SparkSession, cfg: Settings, dd: DataDictionary, feed: Feed
 
     day_list = sql_list(d.isoformat() for d in affected)
     replace_where(quarantine_rows, cfg.table_path("bronze", QUARANTINE_TABLE),
-                  f"feed = '{feed.name}' AND _landing_date IN ({day_list})", ["_landing_date"])
+                  f"feed = '{feed.name}' AND landing_date IN ({day_list})", ["landing_date"])
     register_table(spark, cfg, "bronze", QUARANTINE_TABLE)
 
     # Gate: one validation over all affected days; only on failure, find the failing days.
-    suite = build_suite(feed, dd)
-    whole = validate(silver, suite)
+    expectations = build_expectations(feed, dd)
+    whole = validate(silver, suite_name(feed), expectations)
     gates = {d: whole for d in affected}
     if not whole.success:
-        gates = {d: validate(silver.where(F.col("_landing_date") == F.lit(d)), build_suite(feed, dd))
+        gates = {d: validate(silver.where(F.col("landing_date") == F.lit(d)), suite_name(feed), expectations)
                  for d in affected}
     passing = [d for d in affected if gates[d].success]
     silver_path = cfg.table_path("silver", feed.silver_table)
     if passing:
-        replace_where(silver.where(F.col("_landing_date").isin(passing)), silver_path,
-                      f"_landing_date IN ({sql_list(d.isoformat() for d in passing)})", ["_landing_date"])
+        replace_where(silver.where(F.col("landing_date").isin(passing)), silver_path,
+                      f"landing_date IN ({sql_list(d.isoformat() for d in passing)})", ["landing_date"])
         register_table(spark, cfg, "silver", feed.silver_table)
 
     metrics = _day_metrics(bronze, silver, quarantine_rows, replays, feed)
@@ -317,6 +329,7 @@ def land_feed(spark: SparkSession, cfg: Settings, dd: DataDictionary, feed: Feed
             log.error("%s %s: quality gate failed, previous silver kept: %s", feed.name, day,
                       "; ".join(gate.critical_failures))
     write_dq(spark, cfg, result.days)
+    record_landed(spark, cfg, feed, new_files, run_id)
     conformed.unpersist()
     silver.unpersist()
     quarantine_rows.unpersist()

@@ -14,7 +14,7 @@ KEY = b"unit-test-key"
 
 def bronze(spark, feed, rows):
     schema = bronze_schema(feed)
-    base = {"_landing_date": date(2026, 3, 2), "_source_file": "f", "_file_sha256": "0", "_record": "raw",
+    base = {"landing_date": date(2026, 3, 2), "_source_file": "f", "_file_sha256": "0", "_record": "raw",
             "_run_id": "t", "_ingested_at": datetime(2026, 3, 3)}
     data = []
     for i, row in enumerate(rows):

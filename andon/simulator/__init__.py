@@ -1,0 +1,10 @@
+"""Source simulator: writes what the five systems of record of a multi-site manufacturer
+would drop into the landing zone (see ``docs/sources.md``), plus a ground-truth ledger of
+the injected quality incidents and bad input.
+
+Public API: :func:`simulate`. CLI wiring: :mod:`andon.simulator.cli`.
+"""
+
+from .generate import simulate
+
+__all__ = ["simulate"]
