@@ -109,7 +109,7 @@ def test_codes_booleans_and_personal_data(spark, dictionary):
              "customer.email": " Ann@Example.com", "customer.phone": "1", "customer.region": "EMEA",
              "unit.serial": "s", "unit.model": "AX100", "unit.ship_date": "2026-01-10", "failure.date": "2026-02-27",
              "failure.symptom": "NO_POWER", "failure.mode_code": "FM-PWR", "failure.doa": "false",
-             "environment.ambient_temp_c": "31.5", "environment.humidity_pct": "70", "environment.usage": "OUTDOOR",
+             "environment.ambient_temp_c": "31.5", "environment.humidity_pct": "70", "environment.usage": "CABINET",
              "claim.type": "WARRANTY", "claim.cost": "215.00 USD"}
     row = conform(bronze(spark, fr, [claim]), fr, dictionary, KEY).first()
     assert row["customer_pseudonym"] == pseudonym(KEY, "ann@example.com")
