@@ -134,6 +134,13 @@ def fmt_int(value: int | float | None) -> str:
     return "n/a" if value is None else f"{round(value):,}"
 
 
+def fmt_rate(value: float | None) -> str:
+    """Rows/s: whole numbers, but one decimal below 100 so tiny feeds do not show ``0``."""
+    if value is None:
+        return "n/a"
+    return f"{value:,.1f}" if value < 100 else f"{round(value):,}"
+
+
 def fmt_seconds(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
@@ -144,14 +151,14 @@ def fmt_ratio(value: float | None) -> str:
 
 def _table_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """(step, rows, seconds, rows/s) for every line of the summary table."""
-    rows = [(f"landing {s['name']}", fmt_int(s["rows"]), fmt_seconds(s["seconds"]), fmt_int(s["rows_per_s"]))
+    rows = [(f"landing {s['name']}", fmt_int(s["rows"]), fmt_seconds(s["seconds"]), fmt_rate(s["rows_per_s"]))
             for s in results["landing"]["sources"]]
     total = results["landing"]["total"]
     rows.append(("landing total", fmt_int(total["rows"]), fmt_seconds(total["seconds"]),
-                 fmt_int(total["rows_per_s"])))
+                 fmt_rate(total["rows_per_s"])))
     plain = results["parquet"]["total"]
     rows.append(("plain Parquet write", fmt_int(plain["rows"]), fmt_seconds(plain["seconds"]),
-                 fmt_int(plain["rows_per_s"])))
+                 fmt_rate(plain["rows_per_s"])))
     return rows
 
 
@@ -294,10 +301,20 @@ def _land_all(spark, cfg, sources: list[str], days: list[date]) -> tuple[list[Ti
             "bronze_rows": sum(d.bronze_rows for d in quality),
             "silver_rows": sum(d.silver_rows for d in quality),
             "quarantined_rows": sum(d.quarantined_rows for d in quality),
+            "quarantined_by_reason": _sum_reasons(d.quarantined_by_reason for d in quality),
+            "collapsed_replays": sum(d.collapsed_replays for d in quality),
             "failed_gate_days": sum(1 for d in quality if d.status == "failed_gate"),
         }
         _say(f"landed {source}: {rows:,} rows in {seconds:.1f} s")
     return timings, time.perf_counter() - loop_start, detail
+
+
+def _sum_reasons(per_day) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for reasons in per_day:
+        for reason, count in (reasons or {}).items():
+            totals[reason] = totals.get(reason, 0) + int(count)
+    return dict(sorted(totals.items()))
 
 
 def _parquet_all(spark, cfg, feeds, plain_root: Path) -> list[Timing]:

@@ -41,9 +41,17 @@ def replace_where(df: DataFrame, path: str, predicate: str, partition_by: list[s
     writer.mode("overwrite").option("replaceWhere", predicate).save(path)
 
 
+_REGISTERED: set[tuple[str, str]] = set()
+
+
 def register_table(spark: SparkSession, cfg: Settings, layer: str, table: str) -> str:
-    """Register ``<layer>.<table>`` in the metastore as an external Delta table at its path."""
+    """Register ``<layer>.<table>`` in the metastore as an external Delta table at its path.
+
+    Done once per table and process (the DDL round trips to the metastore are not free).
+    """
     path = cfg.table_path(layer, table)
-    spark.sql(f"CREATE DATABASE IF NOT EXISTS {layer}")
-    spark.sql(f"CREATE TABLE IF NOT EXISTS {layer}.{table} USING DELTA LOCATION '{path}'")
+    if (path, spark.sparkContext.applicationId) not in _REGISTERED:
+        spark.sql(f"CREATE DATABASE IF NOT EXISTS {layer}")
+        spark.sql(f"CREATE TABLE IF NOT EXISTS {layer}.{table} USING DELTA LOCATION '{path}'")
+        _REGISTERED.add((path, spark.sparkContext.applicationId))
     return f"{layer}.{table}"

@@ -33,7 +33,8 @@ def spark_conf(cfg: Settings) -> dict[str, str]:
         conf[f"spark.hadoop.{key}"] = str(value)
     for key, value in (spark_cfg.get("conf") or {}).items():
         conf[key] = str(value)
-    return conf
+    # An empty value leaves the setting to the launcher (e.g. `spark-submit --master ...`).
+    return {key: value for key, value in conf.items() if value not in ("", "None")}
 
 
 def get_spark(cfg: Settings | None = None):

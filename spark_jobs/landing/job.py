@@ -23,6 +23,8 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -84,6 +86,15 @@ class FeedResult:
     files_new: int
     files_skipped: int
     days: list[DayQuality] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)   # wall time per step
+
+    @contextmanager
+    def step(self, name: str):
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - started, 2)
 
 
 # ----------------------------------------------------------------------------------- helpers
@@ -267,14 +278,13 @@ def land_feed(spark: SparkSession, cfg: Settings, dd: DataDictionary, feed: Feed
     from expectations.gate import validate
     from expectations.suites import build_expectations, suite_name
 
-    files = list_files(spark, cfg, feed, days)
-    new_files, affected, skipped = ingest_bronze(spark, cfg, feed, files, run_id, force)
-    result = FeedResult(feed=feed.name, files_new=len(new_files), files_skipped=skipped)
+    result = FeedResult(feed=feed.name, files_new=0, files_skipped=0)
+    with result.step("bronze"):
+        files = list_files(spark, cfg, feed, days)
+        new_files, affected, skipped = ingest_bronze(spark, cfg, feed, files, run_id, force)
+    result.files_new, result.files_skipped = len(new_files), skipped
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     bronze_path = cfg.table_path("bronze", feed.bronze_table)
-    if not affected and not force:
-        _record_missing_days(spark, cfg, feed, days, run_id, now, result)
-        return result
     if force and is_delta_table(spark, bronze_path):
         affected = sorted({r[0] for r in spark.read.format("delta").load(bronze_path)
                            .where(F.col("landing_date").isin(days)).select("landing_date").distinct().collect()})
@@ -282,58 +292,62 @@ def land_feed(spark: SparkSession, cfg: Settings, dd: DataDictionary, feed: Feed
         _record_missing_days(spark, cfg, feed, days, run_id, now, result)
         return result
 
-    bronze = spark.read.format("delta").load(bronze_path).where(F.col("landing_date").isin(affected))
-    conformed = conform(bronze, feed, dd, pseudonym_key(cfg) if any(s.pseudonymise for s in feed.fields) else None)
-    conformed = conformed.persist()
-    silver, quarantined, replays = split_valid(conformed, feed)
-    silver = silver.withColumn("_run_id", F.lit(run_id)).persist()
-    quarantine_rows = _quarantine_rows(quarantined, feed, run_id).persist()
-
-    day_list = sql_list(d.isoformat() for d in affected)
-    replace_where(quarantine_rows, cfg.table_path("bronze", QUARANTINE_TABLE),
-                  f"feed = '{feed.name}' AND landing_date IN ({day_list})", ["landing_date"])
-    register_table(spark, cfg, "bronze", QUARANTINE_TABLE)
+    with result.step("conform_quarantine"):
+        bronze = spark.read.format("delta").load(bronze_path).where(F.col("landing_date").isin(affected))
+        key = pseudonym_key(cfg) if any(s.pseudonymise for s in feed.fields) else None
+        conformed = conform(bronze, feed, dd, key).persist()
+        silver, quarantined, replays = split_valid(conformed, feed)
+        silver = silver.withColumn("_run_id", F.lit(run_id)).persist()
+        quarantine_rows = _quarantine_rows(quarantined, feed, run_id).persist()
+        day_list = sql_list(d.isoformat() for d in affected)
+        replace_where(quarantine_rows, cfg.table_path("bronze", QUARANTINE_TABLE),
+                      f"feed = '{feed.name}' AND landing_date IN ({day_list})", ["landing_date"])
+        register_table(spark, cfg, "bronze", QUARANTINE_TABLE)
 
     # Gate: one validation over all affected days; only on failure, find the failing days.
-    expectations = build_expectations(feed, dd)
-    whole = validate(silver, suite_name(feed), expectations)
-    gates = {d: whole for d in affected}
-    if not whole.success:
-        gates = {d: validate(silver.where(F.col("landing_date") == F.lit(d)), suite_name(feed), expectations)
-                 for d in affected}
+    with result.step("quality_gate"):
+        expectations = build_expectations(feed, dd)
+        whole = validate(silver, suite_name(feed), expectations)
+        gates = {d: whole for d in affected}
+        if not whole.success:
+            gates = {d: validate(silver.where(F.col("landing_date") == F.lit(d)), suite_name(feed), expectations)
+                     for d in affected}
     passing = [d for d in affected if gates[d].success]
-    silver_path = cfg.table_path("silver", feed.silver_table)
-    if passing:
-        replace_where(silver.where(F.col("landing_date").isin(passing)), silver_path,
-                      f"landing_date IN ({sql_list(d.isoformat() for d in passing)})", ["landing_date"])
-        register_table(spark, cfg, "silver", feed.silver_table)
+    with result.step("silver"):
+        if passing:
+            replace_where(silver.where(F.col("landing_date").isin(passing)), cfg.table_path("silver", feed.silver_table),
+                          f"landing_date IN ({sql_list(d.isoformat() for d in passing)})", ["landing_date"])
+            register_table(spark, cfg, "silver", feed.silver_table)
 
-    metrics = _day_metrics(bronze, silver, quarantine_rows, replays, feed)
-    n_required = len([s for s in feed.fields if s.required and s.source])
-    for day in affected:
-        m = metrics.get(day)
-        if m is None:
-            continue
-        completeness, timeliness, consistency = _kpis(m, n_required)
-        gate = gates[day]
-        result.days.append(DayQuality(
-            source=feed.source, feed=feed.name, landing_date=day, files_received=m["files"],
-            records_received=m["records"], bronze_rows=m["records"],
-            silver_rows=m["silver"] if gate.success else 0, quarantined_rows=m["quarantined"],
-            collapsed_replays=m["replays"], quarantined_by_reason=m["by_reason"], completeness=completeness,
-            timeliness=timeliness, consistency=consistency, gx_evaluated=gate.evaluated,
-            gx_success_percent=gate.success_percent, gx_critical_failures=gate.critical_failures,
-            gx_warnings=gate.warnings, status="published" if gate.success else "failed_gate",
-            run_id=run_id, evaluated_at=now))
-        if not gate.success:
-            log.error("%s %s: quality gate failed, previous silver kept: %s", feed.name, day,
-                      "; ".join(gate.critical_failures))
-    write_dq(spark, cfg, result.days)
-    record_landed(spark, cfg, feed, new_files, run_id)
+    with result.step("dq_results"):
+        metrics = _day_metrics(bronze, silver, quarantine_rows, replays, feed)
+        n_required = len([s for s in feed.fields if s.required and s.source])
+        for day in affected:
+            m = metrics.get(day)
+            if m is None:
+                continue
+            completeness, timeliness, consistency = _kpis(m, n_required)
+            gate = gates[day]
+            result.days.append(DayQuality(
+                source=feed.source, feed=feed.name, landing_date=day, files_received=m["files"],
+                records_received=m["records"], bronze_rows=m["records"],
+                silver_rows=m["silver"] if gate.success else 0, quarantined_rows=m["quarantined"],
+                collapsed_replays=m["replays"], quarantined_by_reason=m["by_reason"], completeness=completeness,
+                timeliness=timeliness, consistency=consistency, gx_evaluated=gate.evaluated,
+                gx_success_percent=gate.success_percent, gx_critical_failures=gate.critical_failures,
+                gx_warnings=gate.warnings, status="published" if gate.success else "failed_gate",
+                run_id=run_id, evaluated_at=now))
+            if not gate.success:
+                log.error("%s %s: quality gate failed, previous silver kept: %s", feed.name, day,
+                          "; ".join(gate.critical_failures))
+        write_dq(spark, cfg, result.days)
+        record_landed(spark, cfg, feed, new_files, run_id)
+        _record_missing_days(spark, cfg, feed, days, run_id, now, result)
     conformed.unpersist()
     silver.unpersist()
     quarantine_rows.unpersist()
-    _record_missing_days(spark, cfg, feed, days, run_id, now, result)
+    log.info("%s: %d new file(s), %d already landed; seconds per step %s", feed.name, result.files_new,
+             result.files_skipped, result.seconds)
     return result
 
 
@@ -341,12 +355,13 @@ def _record_missing_days(spark, cfg, feed: Feed, days: list[date], run_id: str, 
                          result: FeedResult) -> None:
     """A requested day with no file at all is a completeness problem: say so in the DQ table."""
     dq_path = cfg.table_path("ops", DQ_TABLE)
-    known: set[date] = set()
+    known: set[date] = {d.landing_date for d in result.days}
+    if set(days) <= known:
+        return
     if is_delta_table(spark, dq_path):
-        known = {r[0] for r in spark.read.format("delta").load(dq_path)
+        known |= {r[0] for r in spark.read.format("delta").load(dq_path)
                  .where((F.col("feed") == feed.name) & F.col("landing_date").isin(days))
                  .select("landing_date").distinct().collect()}
-    known |= {d.landing_date for d in result.days}
     missing = [d for d in days if d not in known]
     rows = [DayQuality(source=feed.source, feed=feed.name, landing_date=d, files_received=0, records_received=0,
                        bronze_rows=0, silver_rows=0, quarantined_rows=0, collapsed_replays=0,

@@ -12,6 +12,7 @@ import pytest
 from andon.bench import (
     Timing,
     build_results,
+    fmt_rate,
     format_console,
     format_markdown,
     landing_window,
@@ -106,6 +107,15 @@ def test_console_table_is_aligned():
     assert len({len(line) for line in table}) == 1                  # every row padded to the same width
     assert table[2].startswith("landing mes")
     assert lines[-1] == "ratio: plain Parquet is 15.0x faster than landing"
+
+
+def test_small_rates_keep_a_decimal():
+    assert fmt_rate(0.16) == "0.2"                               # never a bare "0"
+    assert fmt_rate(3.64) == "3.6"
+    assert fmt_rate(13465.5) == "13,466"
+    assert fmt_rate(None) == "n/a"
+    md = format_markdown(_results(landing=[Timing("field_returns", 17, 112.9)]))
+    assert "| landing field_returns | 17 | 112.90 | 0.2 |" in md
 
 
 def test_mem_total_from_proc_meminfo():
