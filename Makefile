@@ -22,6 +22,8 @@ DAYS  ?= 90
 SEED  ?= 42
 SCALE ?= 1.0
 START ?= 2026-03-02
+# Progress lines picked out of Airflow's log while a landing runs.
+PROGRESS = grep --line-buffered -oE "(starting task_id=[a-z_]+|landing [a-z_]+/[a-z_]+ for [0-9]+ day\(s\)|[a-z_]+: [0-9]+ new file\(s\), [0-9]+ already landed|quality gate failed.*|landing run: [0-9]+ new files, [0-9]+ already landed|DagRun Finished: dag_id=[a-z_]+)" | sed -u 's/^/    /'
 END   = $(shell $(PY) -c "import datetime as d; print(d.date.fromisoformat('$(START)') + d.timedelta(days=$(DAYS) - 1))")
 
 .PHONY: help setup demo simulate land-all land summary test test-unit lint bench clean
@@ -36,12 +38,14 @@ setup: ## install everything needed (Java, uv, venv, Delta jars, Airflow DB); id
 
 demo: setup ## simulate DAYS days and land them through the Airflow DAG, then print a summary
 	@echo "==> [1/3] simulating $(DAYS) days (seed $(SEED), scale $(SCALE)) into $(ANDON_HOME)/landing"
-	@$(ANDON) simulate --days $(DAYS) --seed $(SEED) --scale $(SCALE) --start $(START)
-	@echo "==> [2/3] landing $(START)..$(END) through Airflow (dag andon_landing, one run, one Spark session)"
-	@$(AIRFLOW) dags test andon_landing $(START) -c '{"start": "$(START)", "end": "$(END)"}' \
-		> $(ANDON_HOME)/demo-landing.log 2>&1 || (tail -50 $(ANDON_HOME)/demo-landing.log; exit 1)
-	@grep -E "landing [a-z_]+/|quality gate|Marking run|state=" $(ANDON_HOME)/demo-landing.log | sed 's/^/    /' | tail -20 || true
-	@echo "==> [3/3] summary (full Airflow log: $(ANDON_HOME)/demo-landing.log)"
+	@$(ANDON) simulate --days $(DAYS) --seed $(SEED) --scale $(SCALE) --start $(START) > /dev/null
+	@echo "==> [2/3] landing $(START)..$(END) through Airflow (dag andon_landing: one run, one Spark session)"
+	@echo "    full log: $(ANDON_HOME)/demo-landing.log"
+	@set -o pipefail; $(AIRFLOW) dags test andon_landing $(START) -c '{"start": "$(START)", "end": "$(END)"}' 2>&1 \
+		| tee $(ANDON_HOME)/demo-landing.log | $(PROGRESS) \
+		&& grep -q "DagRun Finished.*state=success" $(ANDON_HOME)/demo-landing.log \
+		|| (echo "landing failed; last lines of the log:"; tail -40 $(ANDON_HOME)/demo-landing.log; exit 1)
+	@echo "==> [3/3] summary"
 	@$(ANDON) summary
 
 simulate: setup ## only write the simulated source files (DAYS, SEED, SCALE, START)
@@ -49,9 +53,10 @@ simulate: setup ## only write the simulated source files (DAYS, SEED, SCALE, STA
 
 land: setup ## land exactly one day through Airflow: make land DATE=YYYY-MM-DD
 	@test -n "$(DATE)" || (echo "usage: make land DATE=YYYY-MM-DD"; exit 2)
-	@$(AIRFLOW) dags test andon_landing $(DATE) -c '{"start": "$(DATE)", "end": "$(DATE)"}' \
-		> $(ANDON_HOME)/land-$(DATE).log 2>&1 || (tail -50 $(ANDON_HOME)/land-$(DATE).log; exit 1)
-	@grep -E "landing run|quality gate" $(ANDON_HOME)/land-$(DATE).log | sed 's/^/    /' || true
+	@set -o pipefail; $(AIRFLOW) dags test andon_landing $(DATE) -c '{"start": "$(DATE)", "end": "$(DATE)"}' 2>&1 \
+		| tee $(ANDON_HOME)/land-$(DATE).log | $(PROGRESS) \
+		&& grep -q "DagRun Finished.*state=success" $(ANDON_HOME)/land-$(DATE).log \
+		|| (echo "landing failed; last lines of the log:"; tail -40 $(ANDON_HOME)/land-$(DATE).log; exit 1)
 	@echo "landed $(DATE) (log: $(ANDON_HOME)/land-$(DATE).log)"
 
 summary: ## print rows per layer, quarantine by reason and DQ KPIs

@@ -1,1 +1,1 @@
-"""placeholder"""
+"""Andon Lakehouse: configuration, CLI, source simulator and summaries."""

@@ -1,0 +1,1 @@
+"""SparkSession construction and Delta Lake I/O shared by every job."""

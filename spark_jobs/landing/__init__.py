@@ -1,0 +1,1 @@
+"""Landing: source files -> bronze -> silver, driven by the data dictionary."""
