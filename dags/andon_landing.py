@@ -21,7 +21,7 @@ metastore admits one JVM at a time.
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import Asset, Param, dag, task
+from airflow.sdk import Param, dag, task
 
 from dags._common import DEFAULT_ARGS, SOURCES, SPARK_POOL, silver_assets
 

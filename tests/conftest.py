@@ -53,3 +53,11 @@ def dictionary(cfg):
     from spark_jobs.landing.dictionary import load_dictionary
 
     return load_dictionary(cfg.raw["landing"]["data_dictionary"])
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Remove the private ANDON_HOME (keep it for inspection with ANDON_KEEP_TEST_HOME=1)."""
+    import shutil
+
+    if not os.environ.get("ANDON_KEEP_TEST_HOME"):
+        shutil.rmtree(_HOME, ignore_errors=True)

@@ -188,8 +188,9 @@ def split_valid(conformed: DataFrame, feed: Feed) -> tuple[DataFrame, DataFrame,
     """Split conformed records into (silver rows, quarantined rows, collapsed replays).
 
     Duplicates are resolved within one landing day, so the result of a day never depends on
-    which other days were landed in the same run. Valid records that share a primary key are *replays* when their canonical content is
-    identical (a file delivered twice): the first by (file, locator) is kept and the others
+    which other days were landed in the same run. Valid records that share a primary key are
+    *replays* when their canonical content is identical (a file delivered twice): the first by
+    (file, locator) is kept and the others
     are collapsed, counted, never silently lost. Records sharing a key with *different*
     content are conflicting, and all but the first are quarantined as ``duplicate_key``.
     """

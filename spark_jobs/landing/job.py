@@ -26,7 +26,7 @@ import secrets
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
@@ -195,12 +195,15 @@ def ingest_bronze(spark: SparkSession, cfg: Settings, feed: Feed, files: DataFra
     if not new:
         return [], [], len(listing)
     new_paths = sorted(r.rel_path for r in new)
-    ingested_at = datetime.now(timezone.utc).replace(tzinfo=None)
+    ingested_at = datetime.now(UTC).replace(tzinfo=None)
     chosen = files.where(F.col("rel_path").isin(new_paths))
     rows = chosen.rdd.flatMap(_parse_rows(feed, run_id, ingested_at))
     bronze = spark.createDataFrame(rows, bronze_schema(feed))
     path = cfg.table_path("bronze", feed.bronze_table)
-    replace_where(bronze, path, f"_source_file IN ({sql_list(new_paths)})", ["landing_date"])
+    # The landing_date conjunct lets Delta prune partitions before it looks at file names.
+    days = sql_list(sorted({r.landing_date.isoformat() for r in new}))
+    replace_where(bronze, path, f"landing_date IN ({days}) AND _source_file IN ({sql_list(new_paths)})",
+                  ["landing_date"])
     register_table(spark, cfg, "bronze", feed.bronze_table)
 
     return new, sorted({r.landing_date for r in new}), len(listing) - len(new)
@@ -213,8 +216,10 @@ def record_landed(spark: SparkSession, cfg: Settings, feed: Feed, new: list, run
     paths = sorted(r.rel_path for r in new)
     counts = {r["_source_file"]: r["count"] for r in spark.read.format("delta")
               .load(cfg.table_path("bronze", feed.bronze_table))
-              .where(F.col("_source_file").isin(paths)).groupBy("_source_file").count().collect()}
-    landed_at = datetime.now(timezone.utc).replace(tzinfo=None)
+              .where(F.col("landing_date").isin(sorted({r.landing_date for r in new}))
+                     & F.col("_source_file").isin(paths))
+              .groupBy("_source_file").count().collect()}
+    landed_at = datetime.now(UTC).replace(tzinfo=None)
     rows = [(feed.source, feed.name, r.rel_path, r.landing_date, r.sha256, int(counts.get(r.rel_path, 0)),
              run_id, landed_at) for r in new]
     ledger = spark.createDataFrame(rows, "source string, feed string, file string, landing_date date, "
@@ -283,7 +288,7 @@ def land_feed(spark: SparkSession, cfg: Settings, dd: DataDictionary, feed: Feed
         files = list_files(spark, cfg, feed, days)
         new_files, affected, skipped = ingest_bronze(spark, cfg, feed, files, run_id, force)
     result.files_new, result.files_skipped = len(new_files), skipped
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    now = datetime.now(UTC).replace(tzinfo=None)
     bronze_path = cfg.table_path("bronze", feed.bronze_table)
     if force and is_delta_table(spark, bronze_path):
         affected = sorted({r[0] for r in spark.read.format("delta").load(bronze_path)
@@ -315,7 +320,8 @@ def land_feed(spark: SparkSession, cfg: Settings, dd: DataDictionary, feed: Feed
     passing = [d for d in affected if gates[d].success]
     with result.step("silver"):
         if passing:
-            replace_where(silver.where(F.col("landing_date").isin(passing)), cfg.table_path("silver", feed.silver_table),
+            published = silver.where(F.col("landing_date").isin(passing))
+            replace_where(published, cfg.table_path("silver", feed.silver_table),
                           f"landing_date IN ({sql_list(d.isoformat() for d in passing)})", ["landing_date"])
             register_table(spark, cfg, "silver", feed.silver_table)
 

@@ -86,7 +86,7 @@ def parse_csv(content: bytes, delimiter: str = ",") -> Iterator[RawRecord]:
             yield RawRecord(locator, line, {}, _failure(is_last, ends_nl),
                             f"{len(values)} fields, header has {len(header)}")
             continue
-        yield RawRecord(locator, line, {h: (v if v != "" else None) for h, v in zip(header, values)})
+        yield RawRecord(locator, line, {h: (v if v != "" else None) for h, v in zip(header, values, strict=True)})
 
 
 def parse_jsonl(content: bytes) -> Iterator[RawRecord]:

@@ -151,6 +151,15 @@ def test_duplicate_files_collapse_and_added_columns_are_kept(landed, cfg, dictio
         assert len(silver) == len(bronze)
 
 
+def test_tables_are_registered_in_the_metastore(landed, spark, dictionary):
+    for feed in dictionary.feeds.values():
+        assert spark.catalog.tableExists(f"bronze.{feed.bronze_table}")
+        assert spark.catalog.tableExists(f"silver.{feed.silver_table}")
+    for name in ("bronze.quarantine", "ops.dq_results", "ops.landed_files"):
+        assert spark.catalog.tableExists(name)
+    assert spark.table("silver.spc_measurements").count() > 0
+
+
 def test_silver_is_canonical_and_free_of_personal_data(landed, cfg, dictionary):
     spc = read_table(cfg.table_path("silver", "spc_measurements"))
     gdl = spc[(spc["site_id"] == "GDL") & (spc["characteristic_id"] == "PASTE_HEIGHT")]
