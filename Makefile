@@ -26,7 +26,7 @@ START ?= 2026-03-02
 PROGRESS = grep --line-buffered -oE "(starting task_id=[a-z_]+|landing [a-z_]+/[a-z_]+ for [0-9]+ day\(s\)|[a-z_]+: [0-9]+ new file\(s\), [0-9]+ already landed|quality gate failed.*|landing run: [0-9]+ new files, [0-9]+ already landed|DagRun Finished: dag_id=[a-z_]+)" | sed -u 's/^/    /'
 END   = $(shell $(PY) -c "import datetime as d; print(d.date.fromisoformat('$(START)') + d.timedelta(days=$(DAYS) - 1))")
 
-.PHONY: help setup demo simulate land-all land summary test test-unit lint bench clean
+.PHONY: help setup demo simulate land mart summary test test-unit lint bench clean
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "}; /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -58,6 +58,13 @@ land: setup ## land exactly one day through Airflow: make land DATE=YYYY-MM-DD
 		&& grep -q "DagRun Finished.*state=success" $(ANDON_HOME)/land-$(DATE).log \
 		|| (echo "landing failed; last lines of the log:"; tail -40 $(ANDON_HOME)/land-$(DATE).log; exit 1)
 	@echo "landed $(DATE) (log: $(ANDON_HOME)/land-$(DATE).log)"
+
+mart: setup ## build the dbt quality mart on the landed silver tables, through Airflow (dag andon_quality_mart)
+	@set -o pipefail; $(AIRFLOW) dags test andon_quality_mart 2>&1 | tee $(ANDON_HOME)/mart.log \
+		| grep --line-buffered -oE "(starting task_id=[a-z_]+|DagRun Finished: dag_id=[a-z_]+)" | sed -u 's/^/    /' \
+		&& grep -q "DagRun Finished.*state=success" $(ANDON_HOME)/mart.log \
+		|| (echo "mart build failed; last lines of the log:"; tail -40 $(ANDON_HOME)/mart.log; exit 1)
+	@echo "quality mart built: gold.* tables (log: $(ANDON_HOME)/mart.log, docs: docs/mart.md)"
 
 summary: ## print rows per layer, quarantine by reason and DQ KPIs
 	@$(ANDON) summary

@@ -13,6 +13,8 @@
 -- observed_ppm: measurements outside their own limits per million.
 -- expected_ppm: out-of-spec fraction of the fitted normal (mean, sigma_overall) per million,
 --   i.e. long-term DPMO with one opportunity per measurement.
+-- has_sufficient_data: at least capability_min_measurements (30) measurements in the week;
+--   only such weeks feed mart_capability_grade (a week cut by the data's edge is not graded).
 -- sigma_level: Z = Phi^-1(1 - expected_ppm / 1e6) + 1.5 (short-term, 1.5 sigma shift), with
 --   expected_ppm floored at 0.001 (Z capped at 7.4978); see macros/statistics.sql.
 
@@ -212,6 +214,9 @@ final as (
         cast(round(expected_ppm, 3) as double) as expected_ppm,
         cast(round(case when expected_ppm is not null then {{ sigma_level_from_dpmo('expected_ppm') }} end, 4)
             as double) as sigma_level,
+
+        ---------- booleans
+        cast(n_measurements >= {{ var('capability_min_measurements') }} as boolean) as has_sufficient_data,
 
         ---------- dates
         cast(week_start_date as date) as week_start_date

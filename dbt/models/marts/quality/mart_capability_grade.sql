@@ -1,7 +1,8 @@
 -- Quality-management capability grade (1-5) per site and calendar month, from every column of
 -- the DOMAIN grade table (macros/capability_grades.sql). Site-month inputs, "weakest governs":
 --   sigma_level / cpk: per characteristic (line + characteristic), the mean of its weekly values
---     over the weeks starting in the month; the site takes the weakest characteristic;
+--     over the weeks starting in the month with sufficient data (fct_spc_capability
+--     .has_sufficient_data); the site takes the weakest characteristic;
 --   rolled_fpy: per product, the product over the route of the month's station-type FPY
 --     (units first-passed / first-tested, lines pooled); the site takes the weakest product;
 --   internal / external loss rate: fct_quality_loss (null = not measured).
@@ -40,6 +41,7 @@ characteristic_months as (
         avg(sigma_level) as sigma_level,
         avg(cpk) as cpk
     from capability
+    where has_sufficient_data
     group by site_id, line_id, characteristic_id, {{ month_start('week_start_date') }}
 
 ),
