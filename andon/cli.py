@@ -105,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # py4j logs at INFO while the interpreter shuts down, after stderr is closed.
+    logging.getLogger("py4j").setLevel(logging.WARNING)
     try:
         return args.func(args)
     except ValueError as exc:
