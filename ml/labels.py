@@ -1,0 +1,225 @@
+"""Training labels from outcomes that mature after the score date.
+
+Labels are derived from silver outcomes only (downstream tests, field returns), **never** from
+the simulator's ground-truth ledger (``landing/_ground_truth/``), which is kept for evaluation.
+
+Every builder has the signature ``<scope>_labels(silver, keys, training_cutoff, ...)`` where
+``keys`` is a DataFrame with the scope's entity key columns and ``score_date`` (typically the
+output of the matching feature builder), and ``training_cutoff`` is the last day whose data is
+known at training time. A builder:
+
+1. only reads records with event time before ``training_cutoff + 1`` -- the label of a training
+   row never uses data the trainer could not have had;
+2. computes ``label`` (0/1) and ``label_mature_date`` (the first day on which the label is final);
+3. drops the rows whose label is not mature (``label_mature_date > training_cutoff``) or not
+   decidable (too little evidence, e.g. no unit built with the lot).
+
+Returns the key columns, ``score_date``, ``label`` (int) and ``label_mature_date``.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from ml.features import _first_attempts, _silver
+
+
+def _until(df: DataFrame, ts_col: str, cutoff: date) -> DataFrame:
+    """Records with event time before ``cutoff + 1`` (dates are UTC days)."""
+    return df.where(F.to_date(F.col(ts_col)) <= F.lit(cutoff))
+
+
+def _mature(df: DataFrame, cutoff: date) -> DataFrame:
+    return df.where(F.col("label").isNotNull() & (F.col("label_mature_date") <= F.lit(cutoff)))
+
+
+def incoming_material_labels(
+    silver: dict[str, DataFrame],
+    keys: DataFrame,
+    training_cutoff: date,
+    k: float = 2.0,
+    rate_floor: float = 0.02,
+    min_units: int = 20,
+    idle_days: int = 7,
+) -> DataFrame:
+    """Label = 1 when the supplier lot's downstream first-attempt fail rate (ICT/FT/REL/SYS
+    attempt 1 of every unit built with the lot) over its whole consumption exceeds
+    ``k x max(part baseline, rate_floor)``, the part baseline being the pooled first-attempt fail
+    rate of all *other* lots of the same part.
+
+    Maturity: a lot's consumption is taken as finished ``idle_days`` after the last unit built with
+    it; ``label_mature_date = last build date + idle_days`` (which also gives its last units time to
+    go through the route). A lot still consumed within ``idle_days`` before the cutoff is immature.
+    Lots with fewer than ``min_units`` built units are not decidable (no label).
+    The label is a property of the lot: every score date of the lot gets the same label.
+    """
+    gen = _until(_silver(silver, "unit_genealogy"), "built_at", training_cutoff)
+    tests = _until(_silver(silver, "test_results"), "tested_at", training_cutoff)
+    use = gen.select("serial_number", "supplier_lot_id", "part_id", "built_at").dropDuplicates(
+        ["serial_number", "supplier_lot_id"]
+    )
+    fa = _first_attempts(tests).select("serial_number", "fail")
+    lot_stats = (
+        use.groupBy("supplier_lot_id", "part_id")
+        .agg(F.countDistinct("serial_number").alias("units"), F.to_date(F.max("built_at")).alias("last_build"))
+        .join(
+            use.join(fa, "serial_number")
+            .groupBy("supplier_lot_id")
+            .agg(F.count(F.lit(1)).alias("n"), F.sum("fail").alias("f")),
+            "supplier_lot_id",
+            "left",
+        )
+        .fillna(0, ["n", "f"])
+    )
+    part = lot_stats.groupBy("part_id").agg(F.sum("n").alias("part_n"), F.sum("f").alias("part_f"))
+    lab = lot_stats.join(part, "part_id").select(
+        "supplier_lot_id",
+        F.when(
+            (F.col("units") >= min_units) & (F.col("n") > 0),
+            (
+                F.col("f") / F.col("n")
+                > k
+                * F.greatest(
+                    F.lit(rate_floor),
+                    F.coalesce(
+                        (F.col("part_f") - F.col("f"))
+                        / F.when(F.col("part_n") > F.col("n"), F.col("part_n") - F.col("n")),
+                        F.lit(0.0),
+                    ),
+                )
+            ).cast("int"),
+        ).alias("label"),
+        F.date_add("last_build", idle_days).alias("label_mature_date"),
+    )
+    return _mature(keys.join(lab, "supplier_lot_id"), training_cutoff)
+
+
+def factory_output_labels(
+    silver: dict[str, DataFrame],
+    keys: DataFrame,
+    training_cutoff: date,
+    horizon_days: int = 3,
+    min_rate: float = 0.05,
+    k: float = 1.5,
+    baseline_days: int = 28,
+    min_tests: int = 20,
+    stations: tuple[str, ...] = ("ICT", "FT"),
+) -> DataFrame:
+    """Label = 1 when the line's ICT+FT first-attempt fail rate over the next ``horizon_days`` days
+    (``d+1 .. d+horizon``) exceeds ``max(min_rate, k x baseline)``, the baseline being the same
+    line's ICT+FT first-attempt fail rate over ``d-baseline_days+1 .. d`` (known at ``d``; a line
+    without baseline tests uses ``min_rate``).
+
+    Maturity: ``label_mature_date = d + horizon_days``. Rows with fewer than ``min_tests`` first
+    attempts in the horizon are not decidable.
+    """
+    tests = _until(_silver(silver, "test_results"), "tested_at", training_cutoff)
+    daily = (
+        _first_attempts(tests)
+        .where(F.col("station_type").isin(list(stations)) & F.col("line_id").isNotNull())
+        .groupBy("line_id", "event_date")
+        .agg(F.count(F.lit(1)).alias("n"), F.sum("fail").alias("f"))
+    )
+    k_ = keys.select("line_id", "score_date").distinct().alias("k")
+    x = daily.alias("x")
+    same = F.col("x.line_id") == F.col("k.line_id")
+    after = (F.col("x.event_date") > F.col("k.score_date")) & (
+        F.col("x.event_date") <= F.date_add(F.col("k.score_date"), horizon_days)
+    )
+    before = (F.col("x.event_date") <= F.col("k.score_date")) & (
+        F.col("x.event_date") > F.date_sub(F.col("k.score_date"), baseline_days)
+    )
+    agg = (
+        k_.join(x, same & (after | before), "left")
+        .groupBy("k.line_id", "k.score_date")
+        .agg(
+            F.sum(F.when(after, F.col("x.n")).otherwise(0)).alias("n_next"),
+            F.sum(F.when(after, F.col("x.f")).otherwise(0)).alias("f_next"),
+            F.sum(F.when(before, F.col("x.n")).otherwise(0)).alias("n_base"),
+            F.sum(F.when(before, F.col("x.f")).otherwise(0)).alias("f_base"),
+        )
+    )
+    base = F.coalesce(F.col("f_base") / F.when(F.col("n_base") > 0, F.col("n_base")), F.lit(0.0))
+    lab = agg.select(
+        "line_id",
+        "score_date",
+        F.when(
+            F.col("n_next") >= min_tests,
+            (F.col("f_next") / F.col("n_next") > F.greatest(F.lit(min_rate), k * base)).cast("int"),
+        ).alias("label"),
+        F.date_add("score_date", horizon_days).alias("label_mature_date"),
+    )
+    return _mature(keys.join(lab, ["line_id", "score_date"]), training_cutoff)
+
+
+def field_return_labels(
+    silver: dict[str, DataFrame],
+    keys: DataFrame,
+    training_cutoff: date,
+    window_days: int = 90,
+    ship_grace_days: int = 14,
+    k: float = 2.0,
+    rate_floor: float = 0.01,
+    min_shipped: int = 20,
+) -> DataFrame:
+    """Label = 1 when the build lot's early-return rate -- units returned within ``window_days``
+    of their own ship date / units shipped -- exceeds ``k x max(product baseline, rate_floor)``;
+    the product baseline is the pooled early-return rate of the product's *other* mature lots.
+
+    Maturity: shipping of a lot is taken as complete ``ship_grace_days`` after its build date (or
+    at its last shipment, if later); ``label_mature_date = max(last ship date, build date +
+    ship_grace_days) + window_days``. Lots with fewer than ``min_shipped`` shipped units are not
+    decidable. The label is a property of the lot: every score date gets the same label.
+    """
+    gen = _until(_silver(silver, "unit_genealogy"), "built_at", training_cutoff)
+    ship = _until(_silver(silver, "shipments"), "shipped_at", training_cutoff)
+    rma = _until(_silver(silver, "field_returns"), "received_at", training_cutoff)
+
+    units = gen.groupBy("serial_number", "build_lot_id", "product_id").agg(F.min("built_at").alias("built_at"))
+    shipped = units.join(
+        ship.groupBy("serial_number").agg(F.min("shipped_at").alias("shipped_at")), "serial_number"
+    ).join(rma.groupBy("serial_number").agg(F.min("received_at").alias("received_at")), "serial_number", "left")
+    early = F.col("received_at").isNotNull() & (
+        F.datediff(F.to_date("received_at"), F.to_date("shipped_at")) <= window_days
+    )
+    lots = shipped.groupBy("build_lot_id", "product_id").agg(
+        F.count(F.lit(1)).alias("n"),
+        F.sum(F.when(early, 1).otherwise(0)).alias("r"),
+        F.to_date(F.max("shipped_at")).alias("last_ship"),
+        F.to_date(F.min("built_at")).alias("build_date"),
+    )
+    lots = lots.withColumn(
+        "label_mature_date",
+        F.date_add(F.greatest("last_ship", F.date_add("build_date", ship_grace_days)), window_days),
+    )
+    mature = lots.where(F.col("label_mature_date") <= F.lit(training_cutoff))
+    prod = mature.groupBy("product_id").agg(F.sum("n").alias("pn"), F.sum("r").alias("pr"))
+    lab = lots.join(prod, "product_id", "left").select(
+        "build_lot_id",
+        F.when(
+            F.col("n") >= min_shipped,
+            (
+                F.col("r") / F.col("n")
+                > k
+                * F.greatest(
+                    F.lit(rate_floor),
+                    F.coalesce(
+                        (F.col("pr") - F.col("r")) / F.when(F.col("pn") > F.col("n"), F.col("pn") - F.col("n")),
+                        F.lit(0.0),
+                    ),
+                )
+            ).cast("int"),
+        ).alias("label"),
+        "label_mature_date",
+    )
+    return _mature(keys.join(lab, "build_lot_id"), training_cutoff)
+
+
+BUILDERS = {
+    "incoming_material": incoming_material_labels,
+    "factory_output": factory_output_labels,
+    "field_return": field_return_labels,
+}

@@ -1,0 +1,264 @@
+"""Point-in-time features and label maturity on tiny hand-made silver tables."""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime
+
+import pytest
+
+from ml import features as feat
+from ml import labels as lab
+
+D0 = date(2026, 3, 2)
+D1 = date(2026, 3, 3)
+
+SCHEMAS = {
+    "test_results": "test_result_id string, serial_number string, line_id string, station_type string, "
+    "product_id string, supplier_lot_id string, attempt_number int, is_pass boolean, tested_at timestamp",
+    "unit_genealogy": "serial_number string, product_id string, build_lot_id string, line_id string, "
+    "built_at timestamp, part_id string, supplier_id string, supplier_lot_id string",
+    "shipments": "shipment_id string, serial_number string, product_id string, shipped_at timestamp",
+    "spc_measurements": "measurement_id string, line_id string, characteristic_id string, measured_value double, "
+    "lower_spec_limit double, upper_spec_limit double, measured_at timestamp",
+    "lab_results": "lab_sample_id string, lab_test_seq int, sample_kind string, material_ref string, "
+    "characteristic_id string, measured_value double, lab_status string, tested_at timestamp",
+    "field_returns": "rma_id string, serial_number string, product_id string, is_doa boolean, received_at timestamp",
+    "supplier_lot_tests": "supplier_id string, supplier_lot_id string, part_id string, lot_shipped_date date, "
+    "characteristic_id string, measured_value double, lower_spec_limit double, upper_spec_limit double",
+}
+
+B1 = "SZX-L1-AX100-20260302"
+
+
+def ts(s: str) -> datetime:
+    return datetime.fromisoformat(s)
+
+
+def _t(i, serial, line, st, lot, att, ok, at, product="AX100"):
+    return (f"T{i}", serial, line, st, product, lot, att, ok, ts(at))
+
+
+BASE = {
+    "test_results": [
+        # IQC of lot L1 (today) and L2 (earlier), both SUP01
+        _t(1, "IQC-L1-1", None, "IQC", "L1", 1, False, "2026-03-02 08:00:00", "P1"),
+        _t(2, "IQC-L1-2", None, "IQC", "L1", 1, True, "2026-03-02 08:05:00", "P1"),
+        *[_t(10 + i, f"IQC-L2-{i}", None, "IQC", "L2", 1, i != 0, "2026-02-21 09:00:00", "P1") for i in range(4)],
+        # units: U3 (lot L2) earlier, U1/U2 (lot L1) today
+        _t(20, "U3", "SZX-L1", "ICT", None, 1, True, "2026-02-25 10:00:00"),
+        _t(21, "U1", "SZX-L1", "FT", None, 1, False, "2026-03-02 10:00:00"),
+        _t(22, "U1", "SZX-L1", "FT", None, 2, True, "2026-03-02 10:30:00"),
+        _t(23, "U2", "SZX-L1", "FT", None, 1, True, "2026-03-02 11:00:00"),
+        _t(24, "U2", "SZX-L1", "ICT", None, 1, True, "2026-03-02 23:59:59"),
+    ],
+    "unit_genealogy": [
+        ("U3", "AX100", "SZX-L1-AX100-20260225", "SZX-L1", ts("2026-02-25 08:00:00"), "P1", "SUP01", "L2"),
+        ("U1", "AX100", B1, "SZX-L1", ts("2026-03-02 09:00:00"), "P1", "SUP01", "L1"),
+        ("U1", "AX100", B1, "SZX-L1", ts("2026-03-02 09:00:00"), "P3", "SUP03", "L3"),
+        ("U2", "AX100", B1, "SZX-L1", ts("2026-03-02 09:10:00"), "P1", "SUP01", "L1"),
+        ("U2", "AX100", B1, "SZX-L1", ts("2026-03-02 09:10:00"), "P3", "SUP03", "L3"),
+    ],
+    "shipments": [("S1", "U1", "AX100", ts("2026-03-02 15:00:00"))],
+    "spc_measurements": [
+        ("M1", "SZX-L1", "PASTE_HEIGHT", 100.0, 90.0, 105.0, ts("2026-02-28 09:00:00")),
+        ("M2", "SZX-L1", "PASTE_HEIGHT", 102.0, 90.0, 105.0, ts("2026-02-28 09:01:00")),
+        ("M3", "SZX-L1", "PASTE_HEIGHT", 98.0, 90.0, 105.0, ts("2026-03-01 09:00:00")),
+        ("M4", "SZX-L1", "PASTE_HEIGHT", 100.0, 90.0, 105.0, ts("2026-03-01 09:01:00")),
+        ("M5", "SZX-L1", "PASTE_HEIGHT", 104.0, 90.0, 105.0, ts("2026-03-02 09:00:00")),
+        ("M6", "SZX-L1", "PASTE_HEIGHT", 106.0, 90.0, 105.0, ts("2026-03-02 09:01:00")),
+    ],
+    "lab_results": [("LS1", 1, "BUILD_LOT", B1, "SOLDER_VOID", 0.04, "PASS", ts("2026-03-02 14:00:00"))],
+    "field_returns": [("R1", "U1", "AX100", True, ts("2026-03-02 20:00:00"))],
+    "supplier_lot_tests": [
+        ("SUP01", "L1", "P1", date(2026, 3, 1), "THICKNESS", 1.6, 1.5, 1.7),
+        ("SUP01", "L1", "P1", date(2026, 3, 1), "SOLDER_VOID", 0.075, None, 0.15),
+        ("SUP01", "L1", "P1", date(2026, 3, 1), "IMPEDANCE", 56.0, 45.0, 55.0),
+        ("SUP01", "L2", "P1", date(2026, 2, 20), "THICKNESS", 1.6, 1.5, 1.7),
+        ("SUP03", "L3", "P3", date(2026, 2, 27), "THICKNESS", 1.6, 1.5, 1.7),
+    ],
+}
+
+# records whose event time is d0 + 1 (00:00:00 UTC) or later: must not change the features of d0
+LATE = {
+    "test_results": [
+        _t(30, "IQC-L1-3", None, "IQC", "L1", 1, False, "2026-03-03 00:00:00", "P1"),
+        _t(31, "IQC-L3-1", None, "IQC", "L3", 1, False, "2026-03-03 00:00:00", "P3"),
+        _t(32, "U2", "SZX-L1", "FT", None, 2, False, "2026-03-03 00:00:00"),
+        _t(33, "U4", "SZX-L1", "FT", None, 1, False, "2026-03-03 07:00:00"),
+        _t(34, "U4", "SZX-L1", "ICT", None, 1, False, "2026-03-03 07:00:00"),
+    ],
+    "unit_genealogy": [
+        ("U4", "AX100", B1, "SZX-L1", ts("2026-03-03 00:00:00"), "P1", "SUP01", "L1"),
+    ],
+    "shipments": [("S2", "U2", "AX100", ts("2026-03-03 00:00:00"))],
+    "spc_measurements": [("M7", "SZX-L1", "PASTE_HEIGHT", 200.0, 90.0, 105.0, ts("2026-03-03 00:00:00"))],
+    "lab_results": [("LS2", 1, "BUILD_LOT", B1, "SOLDER_VOID", 0.30, "FAIL", ts("2026-03-03 00:00:00"))],
+    "field_returns": [("R2", "U2", "AX100", True, ts("2026-03-04 00:00:00"))],
+    "supplier_lot_tests": [("SUP01", "L9", "P1", date(2026, 3, 3), "THICKNESS", 9.9, 1.5, 1.7)],
+}
+
+
+def _silver(spark, with_late: bool):
+    return {t: spark.createDataFrame(BASE[t] + (LATE[t] if with_late else []), SCHEMAS[t]).coalesce(1) for t in SCHEMAS}
+
+
+@pytest.fixture(scope="module")
+def silver_base(spark):
+    return _silver(spark, False)
+
+
+@pytest.fixture(scope="module")
+def silver_full(spark):
+    return _silver(spark, True)
+
+
+def _rows(df, key: str) -> dict:
+    return {(r[key], r["score_date"]): r.asDict() for r in df.collect()}
+
+
+def _same(a: dict, b: dict) -> bool:
+    if a.keys() != b.keys():
+        return False
+    for k in a:
+        x, y = a[k], b[k]
+        if isinstance(x, float) and isinstance(y, float):
+            if not (math.isclose(x, y, rel_tol=1e-9) or (math.isnan(x) and math.isnan(y))):
+                return False
+        elif x != y:
+            return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def built(silver_base, silver_full):
+    """Each scope's features for d0 and d1, on the base data and on base + late records."""
+    out = {}
+    for scope, key in (
+        ("incoming_material", "supplier_lot_id"),
+        ("factory_output", "line_id"),
+        ("field_return", "build_lot_id"),
+    ):
+        fn = feat.BUILDERS[scope]
+        out[scope] = (_rows(fn(silver_base, [D0, D1]), key), _rows(fn(silver_full, [D0, D1]), key))
+    return out
+
+
+def test_feature_columns_match_declaration(built):
+    for scope, (base, _) in built.items():
+        row = next(iter(base.values()))
+        assert list(row) == [*feat.KEYS[scope], "score_date", *feat.FEATURES[scope]], scope
+
+
+@pytest.mark.parametrize(
+    "scope,key",
+    [("incoming_material", ("L1", D0)), ("factory_output", ("SZX-L1", D0)), ("field_return", (B1, D0))],
+)
+def test_records_after_score_day_do_not_change_features(built, scope, key):
+    base, full = built[scope]
+    assert _same(base[key], full[key]), (base[key], full[key])
+    # ...while the same late records do change the next day's row (the test can fail)
+    nxt = (key[0], D1)
+    assert not _same(base[nxt], full[nxt])
+
+
+def test_incoming_material_values(built):
+    base, full = built["incoming_material"]
+    r = base[("L1", D0)]
+    assert r["lot_age_days"] == 1
+    assert r["supplier_n_params"] == 3 and r["supplier_n_out_of_spec"] == 1
+    assert r["supplier_worst_margin"] == pytest.approx(-0.1)
+    assert r["supplier_void_fraction"] == pytest.approx(0.075)
+    assert r["iqc_samples"] == 2 and r["iqc_fail_rate"] == pytest.approx(0.5)
+    assert r["supplier_prior_iqc_samples"] == 4 and r["supplier_prior_iqc_fail_rate"] == pytest.approx(0.25)
+    assert r["units_built"] == 2
+    assert r["downstream_first_attempts"] == 3  # U1 FT, U2 FT, U2 ICT (23:59:59 is still d0)
+    assert r["downstream_fail_rate"] == pytest.approx(1 / 3)
+    assert r["part_downstream_fail_rate"] == pytest.approx(1 / 4)  # + U3 via lot L2
+    # a lot shipped after the score date has no row; L9 appears on d1
+    assert ("L9", D0) not in full and ("L9", D1) in full
+    assert full[("L1", D1)]["iqc_samples"] == 3 and full[("L1", D1)]["units_built"] == 3
+
+
+def test_factory_output_values(built):
+    base, _ = built["factory_output"]
+    r = base[("SZX-L1", D0)]
+    assert r["ft_1d_first_attempts"] == 2 and r["ft_1d_fail_rate"] == pytest.approx(0.5)
+    assert r["ict_1d_first_attempts"] == 1 and r["ict_1d_fail_rate"] == 0.0
+    assert r["ict_7d_first_attempts"] == 2  # U3 on 02-25 is inside d-6 .. d
+    assert r["rel_1d_fail_rate"] is None
+    assert r["retest_rate_1d"] == pytest.approx(1 / 3)
+    assert r["spc_max_shift_sigma"] == pytest.approx(5 / math.sqrt(8 / 3))
+    assert r["spc_max_sigma_ratio"] == pytest.approx(math.sqrt(2) / math.sqrt(8 / 3))
+    assert r["spc_oos_share_1d"] == pytest.approx(0.5) and r["spc_points_1d"] == 2
+
+
+def test_field_return_values(built):
+    base, full = built["field_return"]
+    r = base[(B1, D0)]
+    assert r["days_since_build"] == 0 and r["units_built"] == 2 and r["units_shipped"] == 1
+    assert r["returns_so_far"] == 1 and r["return_rate_so_far"] == pytest.approx(1.0)
+    assert r["doa_so_far"] == 1 and r["lab_void_mean"] == pytest.approx(0.04) and r["lab_fails"] == 0
+    assert r["first_attempts"] == 3 and r["first_attempt_fails"] == 1
+    assert r["iqc_failed_component_share"] == pytest.approx(0.5)  # L1 failed IQC on d0, L3 did not
+    f = full[(B1, D1)]
+    assert f["units_shipped"] == 2 and f["lab_void_max"] == pytest.approx(0.30) and f["lab_fails"] == 1
+    assert f["iqc_failed_component_share"] == pytest.approx(1.0)  # L3's IQC fail is known on d1
+    assert f["returns_so_far"] == 1  # R2 arrives on 03-04
+
+
+# --------------------------------------------------------------------------- labels
+
+
+def _factory_label_silver(spark):
+    rows = [_t(i, f"A{i}", "SZX-L1", "FT", None, 1, True, "2026-03-02 09:00:00") for i in range(4)]
+    plan = {
+        "2026-03-03": [True, True],
+        "2026-03-04": [False, True],
+        "2026-03-05": [True, True],
+        "2026-03-06": [False, False],
+    }
+    i = 100
+    for day, oks in plan.items():
+        for ok in oks:
+            rows.append(_t(i, f"A{i}", "SZX-L1", "FT", None, 1, ok, f"{day} 10:00:00"))
+            i += 1
+    s = {t: spark.createDataFrame([], SCHEMAS[t]) for t in SCHEMAS}
+    s["test_results"] = spark.createDataFrame(rows, SCHEMAS["test_results"])
+    return s
+
+
+def test_factory_output_label_maturity(spark):
+    silver = _factory_label_silver(spark)
+    keys = spark.createDataFrame([("SZX-L1", date(2026, 3, d)) for d in (2, 3, 4)], "line_id string, score_date date")
+    kw = dict(horizon_days=3, min_rate=0.3, k=1.5, min_tests=2)
+    got = {
+        r["score_date"]: r["label"] for r in lab.factory_output_labels(silver, keys, date(2026, 3, 6), **kw).collect()
+    }
+    # d0: next 3 days 1/6 fails -> 0; d1: 3/6 -> 1; d2 matures on 03-07 > cutoff -> excluded
+    assert got == {date(2026, 3, 2): 0, date(2026, 3, 3): 1}
+    got = {r["score_date"] for r in lab.factory_output_labels(silver, keys, date(2026, 3, 5), **kw).collect()}
+    assert got == {date(2026, 3, 2)}
+
+
+def test_incoming_material_label_maturity(spark, silver_full):
+    keys = feat.incoming_material_features(silver_full, [D0, D1]).select(*feat.KEYS["incoming_material"], "score_date")
+    kw = dict(min_units=1, idle_days=7, k=2.0, rate_floor=0.02)
+    early = lab.incoming_material_labels(silver_full, keys, date(2026, 3, 5), **kw).collect()
+    # L1 is still consumed (last build 03-03 -> mature 03-10); L2 last built 02-25 -> mature 03-04
+    assert {(r["supplier_lot_id"], r["score_date"]): r["label"] for r in early} == {("L2", D0): 0, ("L2", D1): 0}
+    late = {
+        (r["supplier_lot_id"], r["score_date"]): r["label"]
+        for r in lab.incoming_material_labels(silver_full, keys, date(2026, 3, 10), **kw).collect()
+    }
+    # L1: first attempts U1 FT fail, U2 FT pass, U2 ICT pass, U4 FT+ICT fail -> 3/5 vs 2 x max(0.02, 0/1)
+    assert late[("L1", D0)] == 1 and late[("L1", D1)] == 1
+
+
+def test_field_return_label_maturity(spark, silver_full):
+    keys = spark.createDataFrame([(B1, D0)], "build_lot_id string, score_date date")
+    kw = dict(window_days=5, ship_grace_days=1, min_shipped=1)
+    # last ship 03-03, build 03-02 + 1 -> mature 03-08
+    assert lab.field_return_labels(silver_full, keys, date(2026, 3, 7), **kw).count() == 0
+    rows = lab.field_return_labels(silver_full, keys, date(2026, 3, 8), **kw).collect()
+    assert [(r["label"], r["label_mature_date"]) for r in rows] == [(1, date(2026, 3, 8))]

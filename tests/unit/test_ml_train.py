@@ -1,0 +1,127 @@
+"""Time split, threshold choice and end-to-end train + register + load with a throw-away MLflow store."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml.train import choose_threshold, time_ordered_split, train_scope
+
+
+def test_time_ordered_split_keeps_dates_whole_and_latest_last():
+    df = pd.DataFrame({"d": [date(2026, 3, i) for i in (1, 1, 2, 3, 3, 4)], "x": range(6)})
+    train, valid = time_ordered_split(df, "d", 0.25)
+    assert set(valid["d"]) == {date(2026, 3, 4)}
+    assert max(train["d"]) < min(valid["d"]) and len(train) + len(valid) == 6
+    train, valid = time_ordered_split(df, "d", 0.5)  # 2 of 4 dates
+    assert set(valid["d"]) == {date(2026, 3, 3), date(2026, 3, 4)}
+    with pytest.raises(ValueError):
+        time_ordered_split(df.iloc[:2], "d", 0.5)
+
+
+Y = [1, 1, 0, 1, 0, 0, 0, 0, 0, 0]
+S = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.05]
+
+
+def test_choose_threshold_hand_computed():
+    # 3 positives, 7 negatives. Budget 1/7: t=0.6 alerts on 4 rows (3 TP, 1 FP) -> recall 1, FPR 1/7
+    r = choose_threshold(Y, S, 1 / 7)
+    assert r["threshold"] == 0.6 and r["recall"] == 1.0
+    assert r["false_alarm_rate"] == pytest.approx(1 / 7) and r["precision"] == 0.75 and r["alerts"] == 4
+    # budget 0: no false alarm allowed -> t=0.8 (2 TP); t=0.9 has lower recall
+    r = choose_threshold(Y, S, 0.0)
+    assert r["threshold"] == 0.8 and r["recall"] == pytest.approx(2 / 3) and r["false_alarm_rate"] == 0.0
+
+
+def test_choose_threshold_ties_prefer_higher_threshold():
+    # t=0.8 and t=0.7 give the same recall (2/3) within budget 1/7: the higher one wins
+    r = choose_threshold([1, 1, 0, 0, 0, 0, 0, 0, 0, 1], S, 1 / 7)
+    assert r["threshold"] == 0.8 and r["recall"] == pytest.approx(2 / 3) and r["false_alarm_rate"] == 0.0
+    # equal scores are one candidate: a negative tied with a positive is alerted with it
+    r = choose_threshold([1, 0, 0, 0], [0.5, 0.5, 0.1, 0.1], 0.2)
+    assert r["recall"] == 0.0 and r["threshold"] > 0.5 and r["alerts"] == 0
+    r = choose_threshold([1, 0, 0, 0], [0.5, 0.5, 0.1, 0.1], 1 / 3)
+    assert r["threshold"] == 0.5 and r["recall"] == 1.0
+
+
+def test_choose_threshold_without_positives_alerts_nothing():
+    r = choose_threshold([0, 0, 0], [0.2, 0.4, 0.9], 0.5)
+    assert r["threshold"] > 0.9 and r["alerts"] == 0 and r["recall"] == 0.0
+
+
+def _synthetic(n_days: int = 40, n_entities: int = 12, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for d in range(n_days):
+        for e in range(n_entities):
+            x = rng.normal(size=7)
+            p = 1 / (1 + np.exp(-(2.5 * x[0] - 1.5 * x[1] - 1.0)))
+            rows.append(
+                {
+                    "line_id": f"L{e}",
+                    "score_date": date(2026, 1, 1) + timedelta(days=d),
+                    **{f"f{i}": float(x[i]) for i in range(7)},
+                    "label": int(rng.random() < p),
+                }
+            )
+    df = pd.DataFrame(rows)
+    df.loc[df.sample(frac=0.05, random_state=1).index, "f3"] = np.nan  # models must cope with missing values
+    return df
+
+
+def test_train_register_and_load(tmp_path):
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    df = _synthetic()
+    out = train_scope(
+        df,
+        "label",
+        "factory_output",
+        uri,
+        false_alarm_budget=0.1,
+        artifact_location=(tmp_path / "artifacts").as_uri(),
+        params={"n_estimators": 60},
+    )
+    assert out["model_name"] == "andon_factory_output" and out["version"] == "1"
+    assert out["features"] == [f"f{i}" for i in range(7)]  # keys, date and label excluded
+    assert out["metrics"]["valid_auc"] > 0.75  # the signal is learnable
+    assert out["metrics"]["valid_false_alarm_rate_at_threshold"] <= 0.1
+
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    mv = client.get_model_version_by_alias("andon_factory_output", "champion")
+    assert str(mv.version) == out["version"]
+    run = client.get_run(out["run_id"])
+    assert run.data.metrics["threshold"] == pytest.approx(out["threshold"])
+    arts = {a.path for a in client.list_artifacts(out["run_id"], "evaluation")}
+    assert arts == {"evaluation/report.json", "evaluation/report.md"}
+
+    prev = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    try:
+        model = mlflow.pyfunc.load_model("models:/andon_factory_output@champion")
+    finally:
+        mlflow.set_tracking_uri(prev[0])
+        mlflow.set_registry_uri(prev[1])
+    pred = model.predict(df[out["features"]].head(25))
+    assert len(pred) == 25
+    assert pred["score"].between(0, 1).all()
+    assert all(len(f) == 5 for f in pred["top_factors"])
+    first = pred["top_factors"].iloc[0]
+    assert set(first[0]) == {"feature", "contribution", "value"}
+    assert [abs(f["contribution"]) for f in first] == sorted((abs(f["contribution"]) for f in first), reverse=True)
+    # the two informative features dominate the explanations
+    top = pd.Series([f[0]["feature"] for f in pred["top_factors"]]).value_counts()
+    assert top.index[0] in {"f0", "f1"}
+
+
+def test_train_refuses_single_class(tmp_path):
+    df = _synthetic(n_days=6, n_entities=3)
+    df["label"] = 0
+    with pytest.raises(ValueError):
+        train_scope(df, "label", "x", f"sqlite:///{tmp_path / 'm.db'}")
