@@ -76,7 +76,7 @@ test-unit: setup ## run only the fast tests
 	@$(VENV)/bin/pytest -m "not integration"
 
 lint: setup ## ruff
-	@$(VENV)/bin/ruff check andon spark_jobs expectations dags tests
+	@$(VENV)/bin/ruff check andon spark_jobs expectations dags tests ml
 
 bench: setup ## landing throughput vs plain Parquet; results in bench/results/
 	@$(ANDON) bench
