@@ -154,6 +154,13 @@ def run_route(
         )
         station = station_id(unit.line, stage)
         false_rate = plan.false_fail_rate(station, day) if stage == "FT" else 0.0
+
+        def attempt_row(tt, attempt, result, code, disposition, cost, order=order, station=station, stage=stage):
+            """One MES_TESTLOG row of this unit at this station (LOT_NO empty: not an IQC sample)."""
+            values = [unit.serial, wo, unit.site, unit.line, station, site.stn_dialect[stage], unit.product, "",
+                      str(attempt), result, code, f"{date_s} {hms(tt)}", disposition, cost]
+            return TestRow(tt, unit.serial, order, attempt, values, unit.protected)
+
         attempt, cause, disp = 1, None, ""
         while True:
             # --- does this attempt fail, and why?
@@ -176,31 +183,7 @@ def run_route(
                 new_cause = "base"
             tt = min(t, SHIFT_END)
             if new_cause is None:
-                rows.append(
-                    TestRow(
-                        tt,
-                        unit.serial,
-                        order,
-                        attempt,
-                        [
-                            unit.serial,
-                            wo,
-                            unit.site,
-                            unit.line,
-                            station,
-                            site.stn_dialect[stage],
-                            unit.product,
-                            "",
-                            str(attempt),
-                            site.result_pass,
-                            "",
-                            f"{date_s} {hms(tt)}",
-                            "",
-                            "",
-                        ],
-                        unit.protected,
-                    )
-                )
+                rows.append(attempt_row(tt, attempt, site.result_pass, "", "", ""))
                 break
             cause = new_cause
             disp = _pick_disposition(rng, cause, attempt)
@@ -220,31 +203,7 @@ def run_route(
                     unit.defect_part = None  # the defective component is replaced
             elif disp == "SCRAP":
                 cost = f"{material_cost(unit.product):.2f}"
-            rows.append(
-                TestRow(
-                    tt,
-                    unit.serial,
-                    order,
-                    attempt,
-                    [
-                        unit.serial,
-                        wo,
-                        unit.site,
-                        unit.line,
-                        station,
-                        site.stn_dialect[stage],
-                        unit.product,
-                        "",
-                        str(attempt),
-                        site.result_fail,
-                        code,
-                        f"{date_s} {hms(tt)}",
-                        disp,
-                        cost,
-                    ],
-                    unit.protected,
-                )
-            )
+            rows.append(attempt_row(tt, attempt, site.result_fail, code, disp, cost))
             if disp == "SCRAP":
                 return rows, False
             t += int(rng.integers(1800, 5400) if disp == "REWORK" else rng.integers(300, 1200))
