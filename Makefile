@@ -24,29 +24,39 @@ SCALE ?= 1.0
 START ?= 2026-03-02
 # Progress lines picked out of Airflow's log while a landing runs.
 PROGRESS = grep --line-buffered -oE "(starting task_id=[a-z_]+|landing [a-z_]+/[a-z_]+ for [0-9]+ day\(s\)|[a-z_]+: [0-9]+ new file\(s\), [0-9]+ already landed|quality gate failed.*|landing run: [0-9]+ new files, [0-9]+ already landed|DagRun Finished: dag_id=[a-z_]+)" | sed -u 's/^/    /'
+RUN_DAG = AIRFLOW=$(AIRFLOW) bash infra/run_dag.sh
 END   = $(shell $(PY) -c "import datetime as d; print(d.date.fromisoformat('$(START)') + d.timedelta(days=$(DAYS) - 1))")
 
-.PHONY: help setup demo simulate land mart summary test test-unit lint bench clean
+.PHONY: help setup demo simulate land mart train score digest evaluate summary test test-unit lint bench clean
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "}; /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo ""
-	@echo "  Variables: DAYS=$(DAYS) SEED=$(SEED) SCALE=$(SCALE) START=$(START) DATE=YYYY-MM-DD ANDON_HOME=$(ANDON_HOME)"
+	@echo "  Variables: DAYS=$(DAYS) SEED=$(SEED) SCALE=$(SCALE) START=$(START) DATE=YYYY-MM-DD CUTOFF=YYYY-MM-DD ANDON_HOME=$(ANDON_HOME)"
 
 setup: ## install everything needed (Java, uv, venv, Delta jars, Airflow DB); idempotent
 	@bash infra/bootstrap.sh
 
-demo: setup ## simulate DAYS days and land them through the Airflow DAG, then print a summary
-	@echo "==> [1/3] simulating $(DAYS) days (seed $(SEED), scale $(SCALE)) into $(ANDON_HOME)/landing"
-	@$(ANDON) simulate --days $(DAYS) --seed $(SEED) --scale $(SCALE) --start $(START) > /dev/null
-	@echo "==> [2/3] landing $(START)..$(END) through Airflow (dag andon_landing: one run, one Spark session)"
-	@echo "    full log: $(ANDON_HOME)/demo-landing.log"
-	@set -o pipefail; $(AIRFLOW) dags test andon_landing $(START) -c '{"start": "$(START)", "end": "$(END)"}' 2>&1 \
-		| tee $(ANDON_HOME)/demo-landing.log | $(PROGRESS) \
-		&& grep -q "DagRun Finished.*state=success" $(ANDON_HOME)/demo-landing.log \
-		|| (echo "landing failed; last lines of the log:"; tail -40 $(ANDON_HOME)/demo-landing.log; exit 1)
-	@echo "==> [3/3] summary"
-	@$(ANDON) summary
+demo: setup ## the whole chain over DAYS simulated days: land -> mart -> train -> score -> digest, then evaluate
+	@t0=$$(date +%s); \
+	echo "==> [1/7] simulating $(DAYS) days (seed $(SEED), scale $(SCALE)) into $(ANDON_HOME)/landing"; \
+	$(ANDON) simulate --days $(DAYS) --seed $(SEED) --scale $(SCALE) --start $(START) > /dev/null || exit 1; \
+	echo "==> [2/7] landing $(START)..$(END) through Airflow (dag andon_landing)"; \
+	$(RUN_DAG) andon_landing $(ANDON_HOME)/demo-landing.log '{"start": "$(START)", "end": "$(END)"}' $(START) || exit 1; \
+	echo "==> [3/7] quality mart (dag andon_quality_mart: dbt build on silver)"; \
+	$(RUN_DAG) andon_quality_mart $(ANDON_HOME)/demo-mart.log || exit 1; \
+	echo "==> [4/7] training (dag andon_training: weekly model versions replayed up to $(END))"; \
+	$(RUN_DAG) andon_training $(ANDON_HOME)/demo-training.log '{"cutoff": "$(END)", "replay_from": "$(START)"}' || exit 1; \
+	echo "==> [5/7] scoring $(START)..$(END) (dag andon_scoring: each day by the latest model trained before it)"; \
+	$(RUN_DAG) andon_scoring $(ANDON_HOME)/demo-scoring.log '{"start": "$(START)", "end": "$(END)", "models": "replay"}' || exit 1; \
+	echo "==> [6/7] weekly digest (dag andon_digest)"; \
+	$(RUN_DAG) andon_digest $(ANDON_HOME)/demo-digest.log '{"day": "$(END)"}' || exit 1; \
+	echo "==> [7/7] evaluation against the ground-truth ledger"; \
+	$(ANDON) evaluate || exit 1; \
+	echo ""; $(ANDON) summary | tail -n +1 > $(ANDON_HOME)/demo-summary.txt; \
+	echo "lakehouse summary: $(ANDON_HOME)/demo-summary.txt"; \
+	echo "latest digest:     $$(ls -t $(ANDON_HOME)/digests/*.html | head -1)"; \
+	echo "whole chain:       $$(( $$(date +%s) - t0 )) s"
 
 simulate: setup ## only write the simulated source files (DAYS, SEED, SCALE, START)
 	@$(ANDON) simulate --days $(DAYS) --seed $(SEED) --scale $(SCALE) --start $(START)
@@ -60,11 +70,22 @@ land: setup ## land exactly one day through Airflow: make land DATE=YYYY-MM-DD
 	@echo "landed $(DATE) (log: $(ANDON_HOME)/land-$(DATE).log)"
 
 mart: setup ## build the dbt quality mart on the landed silver tables, through Airflow (dag andon_quality_mart)
-	@set -o pipefail; $(AIRFLOW) dags test andon_quality_mart 2>&1 | tee $(ANDON_HOME)/mart.log \
-		| grep --line-buffered -oE "(starting task_id=[a-z_]+|DagRun Finished: dag_id=[a-z_]+)" | sed -u 's/^/    /' \
-		&& grep -q "DagRun Finished.*state=success" $(ANDON_HOME)/mart.log \
-		|| (echo "mart build failed; last lines of the log:"; tail -40 $(ANDON_HOME)/mart.log; exit 1)
-	@echo "quality mart built: gold.* tables (log: $(ANDON_HOME)/mart.log, docs: docs/mart.md)"
+	@$(RUN_DAG) andon_quality_mart $(ANDON_HOME)/mart.log
+	@echo "quality mart built: gold.* tables (docs: docs/mart.md)"
+
+train: setup ## train + register the three early-warning models through Airflow (CUTOFF=YYYY-MM-DD, default: last day)
+	@$(RUN_DAG) andon_training $(ANDON_HOME)/train.log '{"cutoff": $(if $(CUTOFF),"$(CUTOFF)",null)}'
+
+score: setup ## score DATE (or START..END with FROM=/TO=) with the champions through Airflow (dag andon_scoring)
+	@test -n "$(DATE)$(FROM)" || (echo "usage: make score DATE=YYYY-MM-DD  or  make score FROM=... TO=..."; exit 2)
+	@$(RUN_DAG) andon_scoring $(ANDON_HOME)/score.log '{"start": "$(or $(FROM),$(DATE))", "end": "$(or $(TO),$(FROM),$(DATE))"}'
+
+digest: setup ## write the weekly HTML digest of DATE's ISO week through Airflow (dag andon_digest)
+	@test -n "$(DATE)" || (echo "usage: make digest DATE=YYYY-MM-DD"; exit 2)
+	@$(RUN_DAG) andon_digest $(ANDON_HOME)/digest.log '{"day": "$(DATE)"}'
+
+evaluate: setup ## evaluate the scores against the ground-truth ledger (model vs baseline); report in .andon/reports
+	@$(ANDON) evaluate
 
 summary: ## print rows per layer, quarantine by reason and DQ KPIs
 	@$(ANDON) summary

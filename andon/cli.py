@@ -6,6 +6,10 @@
     andon summary                                      what landed: rows, quarantine, DQ KPIs, paths
     andon paths                                        where the state lives
     andon bench                                        landing throughput vs a plain Parquet write
+    andon train [--cutoff D] [--replay-from D]         train and register the early-warning models
+    andon score --start D [--end D] [--models replay]  score into gold.early_warning_scores
+    andon evaluate                                     scores vs the ground-truth ledger, model vs baseline
+    andon digest [--day D]                             write the weekly HTML digest of D's ISO week
 
 Airflow runs the same functions: ``make land DATE=...`` and ``make demo`` go through the DAGs.
 """
@@ -70,6 +74,40 @@ def _bench(args: argparse.Namespace) -> int:
     return run_benchmark(args)
 
 
+def _train(args: argparse.Namespace) -> int:
+    from ml.jobs import SCOPES, train_models
+
+    results = train_models(args.cutoff, scopes=args.scope or SCOPES, replay_from=args.replay_from)
+    for r in results:
+        print(json.dumps(r, default=str))
+    return 0
+
+
+def _score(args: argparse.Namespace) -> int:
+    from ml.jobs import SCOPES, score_window
+
+    for r in score_window(args.start, args.end, models=args.models, scopes=args.scope or SCOPES):
+        print(json.dumps(r, default=str))
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from ml.evaluate import evaluate_lakehouse, report_table
+
+    report = evaluate_lakehouse(out_dir=args.out, log_to_mlflow=not args.no_mlflow)
+    print(report_table(report))
+    print(f"\nmodel beats baseline on {report['scopes_model_beats_baseline']} of {len(report['scopes'])} scopes")
+    print(f"report: {report['paths']['markdown']}")
+    return 0
+
+
+def _digest(args: argparse.Namespace) -> int:
+    from andon.digest import write_digest
+
+    print(write_digest(args.day))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="andon", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -98,6 +136,31 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--scale", type=float, default=1.0, help="simulator scale factor")
     bench.add_argument("--out", default="bench/results", help="folder for the results file")
     bench.set_defaults(func=_bench)
+
+    scopes = ["incoming_material", "factory_output", "field_return"]
+    train = sub.add_parser("train", help="train and register the early-warning models (what andon_training runs)")
+    train.add_argument("--cutoff", help="last day of training data (default: the last day in silver)")
+    train.add_argument("--replay-from", help="train one version per week from this day up to the cutoff")
+    train.add_argument("--scope", action="append", choices=scopes, help="only this scope (repeatable)")
+    train.set_defaults(func=_train)
+
+    score = sub.add_parser("score", help="score a window into gold.early_warning_scores (what andon_scoring runs)")
+    score.add_argument("--start", required=True, help="first score date, YYYY-MM-DD")
+    score.add_argument("--end", help="last score date (default: start)")
+    score.add_argument("--models", choices=["champion", "replay"], default="champion",
+                       help="champion: the current champion scores every date; replay: each date by the "
+                            "latest version trained before it")
+    score.add_argument("--scope", action="append", choices=scopes, help="only this scope (repeatable)")
+    score.set_defaults(func=_score)
+
+    ev = sub.add_parser("evaluate", help="evaluate the scores against the ground-truth ledger, model vs baseline")
+    ev.add_argument("--out", help="report folder (default: paths.reports, i.e. .andon/reports)")
+    ev.add_argument("--no-mlflow", action="store_true", help="do not log the report to MLflow")
+    ev.set_defaults(func=_evaluate)
+
+    dg = sub.add_parser("digest", help="write the weekly HTML early-warning digest")
+    dg.add_argument("--day", help="a day of the week to cover (default: the last scored day)")
+    dg.set_defaults(func=_digest)
     return parser
 
 

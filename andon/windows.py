@@ -52,3 +52,10 @@ def run_landing(source: str, days: list[str], run_id: str | None, force: bool = 
 
     results = land_source(source, [_as_date(d) for d in days], run_id or "manual", force=force)
     return [_jsonable(asdict(r)) for r in results]
+
+
+def default_cutoff(logical_date) -> date:
+    """The last complete day before a scheduled run: the day before ``logical_date``."""
+    if logical_date is None:
+        raise ValueError("give a date or a logical date")
+    return _as_date(logical_date) - timedelta(days=1)

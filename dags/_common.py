@@ -35,3 +35,12 @@ def silver_asset(table: str) -> Asset:
 
 def silver_assets(source: str) -> list[Asset]:
     return [silver_asset(table) for table in SILVER_TABLES[source]]
+
+
+# The three early-warning scopes (ml/jobs.py SCOPES; a test checks they agree).
+ML_SCOPES = ["incoming_material", "factory_output", "field_return"]
+SCORES_ASSET = Asset("lakehouse.gold.early_warning_scores")
+
+
+def model_asset(scope: str) -> Asset:
+    return Asset(f"mlflow.models.andon_{scope}")

@@ -42,6 +42,7 @@ PRIMARY_KEYS = {
 }
 
 UNIT_STATIONS = ["ICT", "FT", "REL", "SYS"]
+UNIT_FAIL_RATE_FLOOR = 0.005  # floor of the part's unit fail rate in unit_fail_z
 
 #: feature columns produced by each builder (keys and score_date excluded)
 FEATURES = {
@@ -60,6 +61,10 @@ FEATURES = {
         "downstream_fail_rate",
         "part_downstream_fail_rate",
         "downstream_fail_rate_excess",
+        "units_tested",
+        "unit_fail_rate",
+        "part_unit_fail_rate",
+        "unit_fail_z",
     ],
     "factory_output": [
         *[f"{s.lower()}_{w}_{m}" for s in UNIT_STATIONS for w in ("1d", "7d") for m in ("first_attempts", "fail_rate")],
@@ -158,6 +163,13 @@ def _accumulate(
     return joined.groupBy(*[F.col(f"x.{k}").alias(k) for k in keys], F.col("d.score_date").alias("score_date")).agg(
         *[F.sum(F.col(f"x.{c}")).alias(c + suffix) for c in sums]
     )
+
+
+def excess_z(failed: Column, n: Column, p: Column) -> Column:
+    """One-sided binomial z-score of ``failed`` out of ``n`` against the rate ``p`` (normal
+    approximation): ``(failed - n p) / sqrt(n p (1 - p))``; null when ``n p (1 - p)`` is 0."""
+    var = n * p * (F.lit(1.0) - p)
+    return F.when(var > 0, (failed - n * p) / F.sqrt(var))
 
 
 def _first_attempts(tests: DataFrame) -> DataFrame:
@@ -268,6 +280,33 @@ def incoming_material_features(
         F.sum("fa_n").alias("part_n"), F.sum("fa_fails").alias("part_fails")
     )
     fa_part = _accumulate(fa_part_daily, ["part_id"], dates, ["part_n", "part_fails"])
+    # unit level: a unit counts as tested on the day of its first first-attempt test and as failed
+    # on the day of its first failed first attempt (at any station)
+    unit_days = fa.groupBy("serial_number").agg(
+        F.min("event_date").alias("first_test_date"),
+        F.min(F.when(F.col("fail") == 1, F.col("event_date"))).alias("first_fail_date"),
+    )
+    unit_lot = unit_days.join(use.select("serial_number", "supplier_lot_id", "part_id"), "serial_number")
+    ukeys = ["supplier_lot_id", "part_id", "event_date"]
+    u_daily = (
+        unit_lot.groupBy("supplier_lot_id", "part_id", F.col("first_test_date").alias("event_date"))
+        .agg(F.count(F.lit(1)).alias("ut_n"))
+        .join(
+            unit_lot.where(F.col("first_fail_date").isNotNull())
+            .groupBy("supplier_lot_id", "part_id", F.col("first_fail_date").alias("event_date"))
+            .agg(F.count(F.lit(1)).alias("uf_n")),
+            ukeys,
+            "full",
+        )
+        .fillna(0, ["ut_n", "uf_n"])
+    )
+    u_lot = _accumulate(u_daily, ["supplier_lot_id"], dates, ["ut_n", "uf_n"])
+    u_part = _accumulate(
+        u_daily.groupBy("part_id", "event_date").agg(F.sum("ut_n").alias("pu_n"), F.sum("uf_n").alias("pu_f")),
+        ["part_id"],
+        dates,
+        ["pu_n", "pu_f"],
+    )
 
     out = (
         grid.join(outgoing, "supplier_lot_id", "left")
@@ -276,8 +315,17 @@ def incoming_material_features(
         .join(built, ["supplier_lot_id", "score_date"], "left")
         .join(fa_lot, ["supplier_lot_id", "score_date"], "left")
         .join(fa_part, ["part_id", "score_date"], "left")
+        .join(u_lot, ["supplier_lot_id", "score_date"], "left")
+        .join(u_part, ["part_id", "score_date"], "left")
         .fillna(0, ["iqc_samples", "iqc_fails", "sup_samples", "sup_fails", "units_built", "fa_n", "fa_fails"])
-        .fillna(0, ["part_n", "part_fails"])
+        .fillna(0, ["part_n", "part_fails", "ut_n", "uf_n", "pu_n", "pu_f"])
+    )
+    p_other = F.greatest(
+        F.lit(UNIT_FAIL_RATE_FLOOR),
+        F.coalesce(
+            (F.col("pu_f") - F.col("uf_n")) / F.when(F.col("pu_n") > F.col("ut_n"), F.col("pu_n") - F.col("ut_n")),
+            F.lit(0.0),
+        ),
     )
     out = out.select(
         *KEYS["incoming_material"],
@@ -297,8 +345,12 @@ def incoming_material_features(
         F.col("fa_n").cast("double").alias("downstream_first_attempts"),
         _ratio("fa_fails", "fa_n").alias("downstream_fail_rate"),
         _ratio("part_fails", "part_n").alias("part_downstream_fail_rate"),
+        F.col("ut_n").cast("double").alias("units_tested"),
+        _ratio("uf_n", "ut_n").alias("unit_fail_rate"),
+        _ratio("pu_f", "pu_n").alias("part_unit_fail_rate"),
+        excess_z(F.col("uf_n").cast("double"), F.col("ut_n").cast("double"), p_other).alias("unit_fail_z"),
     ).withColumn("downstream_fail_rate_excess", F.col("downstream_fail_rate") - F.col("part_downstream_fail_rate"))
-    return out
+    return out.select(*KEYS["incoming_material"], "score_date", *FEATURES["incoming_material"])
 
 
 # --------------------------------------------------------------------------- factory output

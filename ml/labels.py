@@ -24,7 +24,7 @@ from datetime import date
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from ml.features import _first_attempts, _silver
+from ml.features import _first_attempts, _silver, excess_z
 
 
 def _until(df: DataFrame, ts_col: str, cutoff: date) -> DataFrame:
@@ -40,20 +40,23 @@ def incoming_material_labels(
     silver: dict[str, DataFrame],
     keys: DataFrame,
     training_cutoff: date,
-    k: float = 2.0,
-    rate_floor: float = 0.02,
+    k: float = 1.5,
+    rate_floor: float = 0.005,
+    z_crit: float = 2.33,
+    min_failed: int = 3,
     min_units: int = 20,
     idle_days: int = 7,
 ) -> DataFrame:
-    """Label = 1 when the supplier lot's downstream first-attempt fail rate (ICT/FT/REL/SYS
-    attempt 1 of every unit built with the lot) over its whole consumption exceeds
-    ``k x max(part baseline, rate_floor)``, the part baseline being the pooled first-attempt fail
-    rate of all *other* lots of the same part.
+    """Label = 1 when the units built with the supplier lot fail their first attempts (a unit fails
+    when any of its ICT/FT/REL/SYS first attempts fails) clearly more often than the part's other
+    lots: ``failed >= min_failed``, unit fail rate > ``k x p`` and the one-sided binomial z-score
+    against ``p`` above ``z_crit`` (2.33 ~ 1 % false positives per lot), where ``p = max(pooled
+    unit fail rate of the part's other lots, rate_floor)``.
 
     Maturity: a lot's consumption is taken as finished ``idle_days`` after the last unit built with
     it; ``label_mature_date = last build date + idle_days`` (which also gives its last units time to
     go through the route). A lot still consumed within ``idle_days`` before the cutoff is immature.
-    Lots with fewer than ``min_units`` built units are not decidable (no label).
+    Lots with fewer than ``min_units`` tested units are not decidable (no label).
     The label is a property of the lot: every score date of the lot gets the same label.
     """
     gen = _until(_silver(silver, "unit_genealogy"), "built_at", training_cutoff)
@@ -61,12 +64,12 @@ def incoming_material_labels(
     use = gen.select("serial_number", "supplier_lot_id", "part_id", "built_at").dropDuplicates(
         ["serial_number", "supplier_lot_id"]
     )
-    fa = _first_attempts(tests).select("serial_number", "fail")
+    unit_fail = _first_attempts(tests).groupBy("serial_number").agg(F.max("fail").alias("fail"))
     lot_stats = (
         use.groupBy("supplier_lot_id", "part_id")
-        .agg(F.countDistinct("serial_number").alias("units"), F.to_date(F.max("built_at")).alias("last_build"))
+        .agg(F.to_date(F.max("built_at")).alias("last_build"))
         .join(
-            use.join(fa, "serial_number")
+            use.join(unit_fail, "serial_number")
             .groupBy("supplier_lot_id")
             .agg(F.count(F.lit(1)).alias("n"), F.sum("fail").alias("f")),
             "supplier_lot_id",
@@ -75,23 +78,21 @@ def incoming_material_labels(
         .fillna(0, ["n", "f"])
     )
     part = lot_stats.groupBy("part_id").agg(F.sum("n").alias("part_n"), F.sum("f").alias("part_f"))
+    p = F.greatest(
+        F.lit(rate_floor),
+        F.coalesce(
+            (F.col("part_f") - F.col("f")) / F.when(F.col("part_n") > F.col("n"), F.col("part_n") - F.col("n")),
+            F.lit(0.0),
+        ),
+    )
+    positive = (
+        (F.col("f") >= min_failed)
+        & (F.col("f") / F.col("n") > k * p)
+        & (F.coalesce(excess_z(F.col("f"), F.col("n"), p), F.lit(0.0)) > z_crit)
+    )
     lab = lot_stats.join(part, "part_id").select(
         "supplier_lot_id",
-        F.when(
-            (F.col("units") >= min_units) & (F.col("n") > 0),
-            (
-                F.col("f") / F.col("n")
-                > k
-                * F.greatest(
-                    F.lit(rate_floor),
-                    F.coalesce(
-                        (F.col("part_f") - F.col("f"))
-                        / F.when(F.col("part_n") > F.col("n"), F.col("part_n") - F.col("n")),
-                        F.lit(0.0),
-                    ),
-                )
-            ).cast("int"),
-        ).alias("label"),
+        F.when(F.col("n") >= min_units, positive.cast("int")).alias("label"),
         F.date_add("last_build", idle_days).alias("label_mature_date"),
     )
     return _mature(keys.join(lab, "supplier_lot_id"), training_cutoff)
@@ -162,12 +163,16 @@ def field_return_labels(
     window_days: int = 90,
     ship_grace_days: int = 14,
     k: float = 2.0,
-    rate_floor: float = 0.01,
+    rate_floor: float = 0.002,
+    z_crit: float = 2.33,
+    min_returns: int = 2,
     min_shipped: int = 20,
 ) -> DataFrame:
     """Label = 1 when the build lot's early-return rate -- units returned within ``window_days``
-    of their own ship date / units shipped -- exceeds ``k x max(product baseline, rate_floor)``;
-    the product baseline is the pooled early-return rate of the product's *other* mature lots.
+    of their own ship date / units shipped -- is clearly above the product's: at least
+    ``min_returns`` early returns, rate > ``k x p`` and the one-sided binomial z-score against ``p``
+    above ``z_crit``, with ``p = max(pooled early-return rate of the product's *other* mature lots,
+    rate_floor)``.
 
     Maturity: shipping of a lot is taken as complete ``ship_grace_days`` after its build date (or
     at its last shipment, if later); ``label_mature_date = max(last ship date, build date +
@@ -197,22 +202,21 @@ def field_return_labels(
     )
     mature = lots.where(F.col("label_mature_date") <= F.lit(training_cutoff))
     prod = mature.groupBy("product_id").agg(F.sum("n").alias("pn"), F.sum("r").alias("pr"))
+    p = F.greatest(
+        F.lit(rate_floor),
+        F.coalesce(
+            (F.col("pr") - F.col("r")) / F.when(F.col("pn") > F.col("n"), F.col("pn") - F.col("n")),
+            F.lit(0.0),
+        ),
+    )
+    positive = (
+        (F.col("r") >= min_returns)
+        & (F.col("r") / F.col("n") > k * p)
+        & (F.coalesce(excess_z(F.col("r"), F.col("n"), p), F.lit(0.0)) > z_crit)
+    )
     lab = lots.join(prod, "product_id", "left").select(
         "build_lot_id",
-        F.when(
-            F.col("n") >= min_shipped,
-            (
-                F.col("r") / F.col("n")
-                > k
-                * F.greatest(
-                    F.lit(rate_floor),
-                    F.coalesce(
-                        (F.col("pr") - F.col("r")) / F.when(F.col("pn") > F.col("n"), F.col("pn") - F.col("n")),
-                        F.lit(0.0),
-                    ),
-                )
-            ).cast("int"),
-        ).alias("label"),
+        F.when(F.col("n") >= min_shipped, positive.cast("int")).alias("label"),
         "label_mature_date",
     )
     return _mature(keys.join(lab, "build_lot_id"), training_cutoff)

@@ -220,13 +220,15 @@ def train_scope(
     experiment_name: str | None = None,
     artifact_location: str | None = None,
     alias: str = "champion",
+    tags: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Train the scope's LightGBM classifier and register it.
 
     ``features_pdf`` holds one row per (entity, score date) with the label. Feature columns are
     ``feature_cols`` or every numeric/bool column except the label, ``date_col``,
     ``label_mature_date`` and ``exclude_cols`` (keys are strings, so they drop out).
-    ``artifact_location`` is used when the experiment is created (a SQLite tracking store would
+    ``tags`` are set on the run (prefixed ``andon.``) and on the model version (e.g.
+    ``training_cutoff``). ``artifact_location`` is used when the experiment is created (a SQLite tracking store would
     otherwise put artifacts under ``./mlruns`` of the working directory). Returns
     ``{"model_name", "version", "alias", "threshold", "run_id", "metrics", "features"}``.
     """
@@ -303,7 +305,8 @@ def train_scope(
                 }
             )
             mlflow.log_metrics({k: v for k, v in metrics.items() if v is not None and not math.isnan(v)})
-            mlflow.set_tags({"andon.scope": scope, "andon.threshold": repr(thr["threshold"])})
+            mlflow.set_tags({"andon.scope": scope, "andon.threshold": repr(thr["threshold"]),
+                             **{f"andon.{k}": v for k, v in (tags or {}).items()}})
             mlflow.log_dict(report, "evaluation/report.json")
             mlflow.log_text(_report_markdown(scope, report), "evaluation/report.md")
             mlflow.log_dict({"features": features}, "features.json")
@@ -328,6 +331,9 @@ def train_scope(
             client = MlflowClient()
             client.set_registered_model_alias(model_name, alias, version)
             client.set_model_version_tag(model_name, version, "threshold", repr(thr["threshold"]))
+            client.set_model_version_tag(model_name, version, "false_alarm_budget", repr(false_alarm_budget))
+            for key, value in (tags or {}).items():
+                client.set_model_version_tag(model_name, version, key, value)
             run_id = run.info.run_id
     finally:
         mlflow.set_tracking_uri(prev_tracking)

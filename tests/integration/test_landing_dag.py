@@ -1,7 +1,7 @@
 """End to end on tiny data: simulate, land through the real Airflow DAG, check every record.
 
-One module-scoped landing (3 days, scale 0.1) through ``dag.test()`` in this process, so the
-DAG's tasks reuse the test session's Spark (one JVM for the whole test run).
+One module-scoped landing of the tiny world (``tests/integration/world.py``) through
+``dag.test()`` in this process, so the DAG's tasks reuse the test session's Spark (one JVM for the whole test run).
 """
 
 from __future__ import annotations
@@ -18,11 +18,10 @@ import pytest
 
 from andon.delta_reader import read_table
 from tests.conftest import REPO
+from tests.integration.world import DAYS, START, simulate_world
 
 pytestmark = pytest.mark.integration
 
-START = date(2026, 3, 2)
-DAYS = 3
 QUARANTINED_DEFECTS = {"malformed_record", "truncated_record", "wrong_type", "unknown_code"}
 # Columns that say *when/by which run* something was written: they may differ between runs.
 RUN_METADATA = {"_ingested_at", "_run_id", "quarantined_at", "evaluated_at", "run_id", "landed_at"}
@@ -56,10 +55,7 @@ def run_dag(dag, first: date, last: date, force: bool = False):
 
 @pytest.fixture(scope="module")
 def landed(cfg, spark, dictionary, landing_dag):
-    from andon.simulator import simulate
-
-    landing = Path(cfg.landing_root)
-    simulate(landing, days=DAYS, seed=7, scale=0.1, start=START)
+    landing = simulate_world(cfg)
     run_dag(landing_dag, START, START + timedelta(days=DAYS - 1))
     return landing
 

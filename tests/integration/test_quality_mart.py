@@ -1,8 +1,8 @@
 """The dbt quality mart end to end on the session's landed silver tables.
 
-Runs after ``test_landing_dag.py`` (alphabetical order) and builds the mart on the three days
-that test landed (2026-03-02..04, seed 7, scale 0.1) in the same ANDON_HOME and the same Spark
-session. Run alone, it lands exactly those days itself first, so either order leaves the
+Runs after ``test_landing_dag.py`` (alphabetical order) and builds the mart on the world that
+test landed (``tests/integration/world.py``) in the same ANDON_HOME and the same Spark
+session. Run alone, it lands exactly that world itself first, so either order leaves the
 landing test's expectations intact. One ``dbt build`` (models + unit tests + data tests) and
 one ``dbt docs generate``.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import time
-from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,11 +18,10 @@ import yaml
 
 from andon.delta_reader import read_table
 from tests.conftest import REPO
+from tests.integration.world import land_world
 
 pytestmark = pytest.mark.integration
 
-START = date(2026, 3, 2)
-DAYS = 3
 MARTS_YML = REPO / "dbt" / "models" / "marts" / "quality" / "_quality__models.yml"
 
 
@@ -31,14 +29,7 @@ MARTS_YML = REPO / "dbt" / "models" / "marts" / "quality" / "_quality__models.ym
 def silver_landed(cfg, spark):
     """Silver as test_landing_dag.py leaves it; landed here only when this file runs alone."""
     if read_table(cfg.table_path("silver", "test_results")) is None:
-        from andon.simulator import simulate
-        from dags._common import SOURCES
-        from spark_jobs.landing.job import land_source
-
-        simulate(Path(cfg.landing_root), days=DAYS, seed=7, scale=0.1, start=START)
-        days = [START + timedelta(days=i) for i in range(DAYS)]
-        for source in SOURCES:
-            land_source(source, days, "mart-test", cfg=cfg, spark=spark)
+        land_world(cfg, spark)
     return True
 
 

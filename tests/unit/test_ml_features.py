@@ -175,6 +175,11 @@ def test_incoming_material_values(built):
     assert r["downstream_first_attempts"] == 3  # U1 FT, U2 FT, U2 ICT (23:59:59 is still d0)
     assert r["downstream_fail_rate"] == pytest.approx(1 / 3)
     assert r["part_downstream_fail_rate"] == pytest.approx(1 / 4)  # + U3 via lot L2
+    # unit level: U1 failed (FT), U2 passed; the part adds U3 (passed) of lot L2
+    assert r["units_tested"] == 2 and r["unit_fail_rate"] == pytest.approx(0.5)
+    assert r["part_unit_fail_rate"] == pytest.approx(1 / 3)
+    # against p = max(0.005, other lots 0/1): (1 - 2 x 0.005) / sqrt(2 x 0.005 x 0.995)
+    assert r["unit_fail_z"] == pytest.approx(0.99 / math.sqrt(2 * 0.005 * 0.995))
     # a lot shipped after the score date has no row; L9 appears on d1
     assert ("L9", D0) not in full and ("L9", D1) in full
     assert full[("L1", D1)]["iqc_samples"] == 3 and full[("L1", D1)]["units_built"] == 3
@@ -243,7 +248,7 @@ def test_factory_output_label_maturity(spark):
 
 def test_incoming_material_label_maturity(spark, silver_full):
     keys = feat.incoming_material_features(silver_full, [D0, D1]).select(*feat.KEYS["incoming_material"], "score_date")
-    kw = dict(min_units=1, idle_days=7, k=2.0, rate_floor=0.02)
+    kw = dict(min_units=1, idle_days=7, k=2.0, rate_floor=0.02, min_failed=1)
     early = lab.incoming_material_labels(silver_full, keys, date(2026, 3, 5), **kw).collect()
     # L1 is still consumed (last build 03-03 -> mature 03-10); L2 last built 02-25 -> mature 03-04
     assert {(r["supplier_lot_id"], r["score_date"]): r["label"] for r in early} == {("L2", D0): 0, ("L2", D1): 0}
@@ -251,13 +256,14 @@ def test_incoming_material_label_maturity(spark, silver_full):
         (r["supplier_lot_id"], r["score_date"]): r["label"]
         for r in lab.incoming_material_labels(silver_full, keys, date(2026, 3, 10), **kw).collect()
     }
-    # L1: first attempts U1 FT fail, U2 FT pass, U2 ICT pass, U4 FT+ICT fail -> 3/5 vs 2 x max(0.02, 0/1)
+    # L1: units U1 (FT fail), U2 (FT, ICT pass), U4 (FT+ICT fail) -> 2/3 units fail vs p = max(0.02, 0/1);
+    # z = (2 - 3 x 0.02) / sqrt(3 x 0.02 x 0.98) = 7.9 > 2.33
     assert late[("L1", D0)] == 1 and late[("L1", D1)] == 1
 
 
 def test_field_return_label_maturity(spark, silver_full):
     keys = spark.createDataFrame([(B1, D0)], "build_lot_id string, score_date date")
-    kw = dict(window_days=5, ship_grace_days=1, min_shipped=1)
+    kw = dict(window_days=5, ship_grace_days=1, min_shipped=1, min_returns=1)
     # last ship 03-03, build 03-02 + 1 -> mature 03-08
     assert lab.field_return_labels(silver_full, keys, date(2026, 3, 7), **kw).count() == 0
     rows = lab.field_return_labels(silver_full, keys, date(2026, 3, 8), **kw).collect()

@@ -1,0 +1,61 @@
+"""
+### Score the three early-warning scopes into `gold.early_warning_scores`
+
+One task per scope runs `ml.jobs.score_window`: the point-in-time features of each score date
+(`gold.features_<scope>`) go through the registered model on Spark
+(`mlflow.pyfunc.spark_udf`, current Python environment); each row carries the score (a
+probability), `is_warning` (score >= the threshold recorded with the model version), the five
+largest LightGBM feature contributions (`top_factors`) and the model name and version.
+Re-scoring a window replaces its rows (idempotent).
+
+**Params**: `start` / `end` (ISO dates; default: the day before the logical date);
+`models`: `champion` (production: the current champion scores every date) or `replay` (each date
+is scored by the latest version trained strictly before it; used by `make demo` after a replayed
+training, so that no score uses a model trained on its own future).
+
+**Schedule**: daily 04:00 UTC (after landing at 02:00). Publishes `lakehouse.gold.early_warning_scores`.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import Param, dag, task
+
+from dags._common import DEFAULT_ARGS, ML_SCOPES, SCORES_ASSET, SPARK_POOL
+
+DAG_ID = "andon_scoring"
+
+
+@dag(
+    dag_id=DAG_ID,
+    schedule="0 4 * * *",
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["andon", "ml", "scoring", "gold"],
+    default_args=DEFAULT_ARGS,
+    doc_md=__doc__,
+    params={
+        "start": Param(None, type=["null", "string"], format="date", description="first score date"),
+        "end": Param(None, type=["null", "string"], format="date", description="last score date"),
+        "models": Param("champion", enum=["champion", "replay"], description="which model versions score"),
+    },
+)
+def andon_scoring():
+    for scope in ML_SCOPES:
+
+        @task(task_id=f"score_{scope}", pool=SPARK_POOL, outlets=[SCORES_ASSET])
+        def score(scope: str = scope, params: dict | None = None, logical_date=None) -> list[dict]:
+            from andon.windows import landing_days
+            from ml.jobs import score_window
+
+            days = landing_days(params.get("start"), params.get("end"), logical_date)
+            return score_window(days[0], days[-1], models=params.get("models") or "champion", scopes=[scope])
+
+        score()
+
+
+andon_scoring()
+
+if __name__ == "__main__":
+    andon_scoring().test()

@@ -1,0 +1,478 @@
+"""The Spark jobs of the early-warning loop: feature tables, training, scoring.
+
+* :func:`train_models` -- weekly (``andon_training`` DAG): point-in-time features for every
+  score date up to the training cutoff (written to ``gold.features_<scope>``), labels that have
+  matured by the cutoff, one LightGBM model per scope registered as ``andon_<scope>`` with
+  alias ``champion``. With ``replay_from`` it trains one version per ``replay_every_days``
+  from that day on, as if the weekly DAG had run all along (``make demo`` uses this so that the
+  simulated period is scored out of sample).
+* :func:`score_window` -- daily (``andon_scoring`` DAG): features of the window's score dates,
+  the model applied on Spark through ``mlflow.pyfunc.spark_udf``, rows written to
+  ``gold.early_warning_scores`` (contract: :data:`SCORES_SCHEMA`). ``models="champion"`` scores
+  with the champion (production); ``models="replay"`` scores each date with the latest version
+  trained strictly before it (no model may see the future of what it scores).
+
+Both are plain functions on the process's SparkSession; the DAGs only wire them.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, timedelta
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from andon.config import Settings, settings
+from ml import features as feat
+from ml import labels as lab
+
+log = logging.getLogger(__name__)
+
+SCOPES = ("incoming_material", "factory_output", "field_return")
+ENTITY = {  # scope -> (entity_type, entity id column)
+    "incoming_material": ("supplier_lot", "supplier_lot_id"),
+    "factory_output": ("line", "line_id"),
+    "field_return": ("build_lot", "build_lot_id"),
+}
+SILVER_TABLES = (
+    "test_results",
+    "unit_genealogy",
+    "shipments",
+    "spc_measurements",
+    "lab_results",
+    "field_returns",
+    "supplier_lot_tests",
+)
+SCORES_TABLE = "early_warning_scores"
+FACTOR = T.StructType(
+    [
+        T.StructField("feature", T.StringType()),
+        T.StructField("contribution", T.DoubleType()),
+        T.StructField("value", T.StringType()),
+    ]
+)
+#: the contract of gold.early_warning_scores (column order included)
+SCORES_SCHEMA = T.StructType(
+    [
+        T.StructField("scope", T.StringType(), False),
+        T.StructField("entity_type", T.StringType(), False),
+        T.StructField("entity_id", T.StringType(), False),
+        T.StructField("score_date", T.DateType(), False),
+        T.StructField("score", T.DoubleType(), False),
+        T.StructField("is_warning", T.BooleanType(), False),
+        T.StructField("threshold", T.DoubleType(), False),
+        T.StructField("top_factors", T.ArrayType(FACTOR), False),
+        T.StructField("model_name", T.StringType(), False),
+        T.StructField("model_version", T.StringType(), False),
+        T.StructField("scored_at", T.TimestampType(), False),
+    ]
+)
+
+
+class NoModelError(RuntimeError):
+    """A scope has no registered model (or none trained before a score date) to score with."""
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def features_table(scope: str) -> str:
+    return f"features_{scope}"
+
+
+def _num(value: Any) -> Any:
+    """Config values from environment variables arrive as text: '0.05' -> 0.05, '20' -> 20."""
+    if isinstance(value, str):
+        for cast in (int, float):
+            try:
+                return cast(value)
+            except ValueError:
+                pass
+    return value
+
+
+def _finite(value: Any) -> float | None:
+    import math
+
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+
+
+def ml_settings(cfg: Settings, scope: str) -> dict[str, Any]:
+    ml = cfg.raw.get("ml", {})
+    return {
+        "false_alarm_budget": float(_num(ml.get("false_alarm_budget", {}).get(scope, 0.05))),
+        "valid_fraction": float(_num(ml.get("valid_fraction", 0.25))),
+        "warmup_days": int(_num(ml.get("warmup_days", 7))),
+        "replay_every_days": int(_num(ml.get("replay_every_days", 7))),
+        "labels": {k: _num(v) for k, v in (ml.get("labels", {}).get(scope) or {}).items()},
+    }
+
+
+def mlflow_uris(cfg: Settings) -> tuple[str, str, str | None]:
+    m = cfg.raw["mlflow"]
+    tracking = m["tracking_uri"]
+    return tracking, (m.get("registry_uri") or tracking), (m.get("artifact_location") or None)
+
+
+def load_silver(spark: SparkSession, cfg: Settings, cache: bool = True) -> dict[str, DataFrame]:
+    """The silver tables as DataFrames (cached: every scope and cutoff reads them again)."""
+    out = {}
+    for table in SILVER_TABLES:
+        df = spark.read.format("delta").load(cfg.table_path("silver", table))
+        out[table] = df.cache() if cache else df
+    return out
+
+
+def data_span(silver: dict[str, DataFrame]) -> tuple[date, date]:
+    """First and last UTC day with a unit test record in silver."""
+    row = silver["test_results"].agg(F.to_date(F.min("tested_at")), F.to_date(F.max("tested_at"))).first()
+    if row is None or row[0] is None:
+        raise ValueError("silver.test_results is empty: land some data first (make demo / make land)")
+    return row[0], row[1]
+
+
+def days_between(start: date, end: date) -> list[date]:
+    if end < start:
+        raise ValueError(f"end {end} is before start {start}")
+    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+def replay_cutoffs(first: date, last: date, every_days: int) -> list[date]:
+    """Cutoffs ``first, first + every, ...`` up to ``last``; ``last`` itself is always included."""
+    if every_days < 1:
+        raise ValueError("every_days must be >= 1")
+    out, d = [], first
+    while d < last:
+        out.append(d)
+        d += timedelta(days=every_days)
+    return [*out, last]
+
+
+def write_features(spark: SparkSession, cfg: Settings, scope: str, df: DataFrame, start: date, end: date) -> str:
+    """Replace the score dates ``start..end`` of ``gold.features_<scope>`` with ``df``.
+
+    Feature tables are derived data: when the feature list changed (a new model version adds a
+    column), the table is rewritten with the new schema, keeping only ``df``'s rows."""
+    from spark_jobs.common.delta_io import is_delta_table, register_table, replace_where
+
+    path = cfg.table_path("gold", features_table(scope))
+    bad = df.where((F.col("score_date") < F.lit(start)) | (F.col("score_date") > F.lit(end))).limit(1).count()
+    if bad:
+        raise ValueError(f"feature rows outside {start}..{end}")
+    if is_delta_table(spark, path) and spark.read.format("delta").load(path).schema != df.schema:
+        log.warning("gold.%s: feature columns changed, rewriting the table", features_table(scope))
+        df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
+    else:
+        replace_where(df, path, f"score_date >= '{start}' AND score_date <= '{end}'")
+    register_table(spark, cfg, "gold", features_table(scope))
+    return path
+
+
+def build_features(
+    spark: SparkSession, cfg: Settings, silver: dict[str, DataFrame], scope: str, start: date, end: date
+) -> DataFrame:
+    """Compute, store and return (re-read from Delta) the scope's features for ``start..end``."""
+    df = feat.BUILDERS[scope](silver, days_between(start, end))
+    path = write_features(spark, cfg, scope, df, start, end)
+    return (
+        spark.read.format("delta")
+        .load(path)
+        .where((F.col("score_date") >= F.lit(start)) & (F.col("score_date") <= F.lit(end)))
+    )
+
+
+# --------------------------------------------------------------------------- training
+
+
+def training_frame(
+    silver: dict[str, DataFrame], features_df: DataFrame, scope: str, cutoff: date, warmup_start: date, **label_kw
+):
+    """Features of score dates ``warmup_start..cutoff`` joined to the labels matured by ``cutoff``
+    (pandas). Rows without a mature label are dropped by the label builder."""
+    keys = feat.KEYS[scope]
+    rows = features_df.where((F.col("score_date") >= F.lit(warmup_start)) & (F.col("score_date") <= F.lit(cutoff)))
+    labels = lab.BUILDERS[scope](silver, rows.select(*keys, "score_date"), cutoff, **label_kw)
+    return rows.join(labels.select(*keys, "score_date", "label"), [*keys, "score_date"]).toPandas()
+
+
+def train_models(
+    cutoff: date | str | None = None,
+    scopes: tuple[str, ...] | list[str] = SCOPES,
+    replay_from: date | str | None = None,
+    cfg: Settings | None = None,
+    cap_cutoff: bool = False,
+) -> list[dict[str, Any]]:
+    """Train (and register) one model per scope with data up to ``cutoff`` (default: the last day
+    in silver); with ``replay_from``, one version per ``ml.replay_every_days`` from that day on.
+
+    A cutoff whose mature labels hold a single class registers nothing for that scope (reported
+    with ``status: skipped`` and the reason); the previous champion stays. A cutoff after the
+    last day in silver is an error, or with ``cap_cutoff`` (scheduled runs) moved to that day.
+    Returns one dict per (scope, cutoff).
+    """
+    from ml.train import train_scope
+    from spark_jobs.common.session import get_spark
+
+    cfg = cfg or settings()
+    spark = get_spark(cfg)
+    silver = load_silver(spark, cfg)
+    first, last = data_span(silver)
+    cutoff = date.fromisoformat(str(cutoff)) if cutoff else last
+    if cutoff > last:
+        if not cap_cutoff:
+            raise ValueError(f"cutoff {cutoff} is after the last day in silver ({last})")
+        log.info("cutoff %s is after the last day in silver; training up to %s", cutoff, last)
+        cutoff = last
+    tracking, registry, artifacts = mlflow_uris(cfg)
+    results = []
+    for scope in scopes:
+        if scope not in SCOPES:
+            raise ValueError(f"unknown scope {scope!r}; expected one of {SCOPES}")
+        ms = ml_settings(cfg, scope)
+        warmup_start = first + timedelta(days=ms["warmup_days"])
+        if cutoff < warmup_start:
+            raise ValueError(f"cutoff {cutoff} is inside the warm-up ({first} + {ms['warmup_days']} days)")
+        features_df = build_features(spark, cfg, silver, scope, first, cutoff).cache()
+        cutoffs = (
+            replay_cutoffs(max(date.fromisoformat(str(replay_from)), warmup_start), cutoff, ms["replay_every_days"])
+            if replay_from
+            else [cutoff]
+        )
+        for c in cutoffs:
+            pdf = training_frame(silver, features_df, scope, c, warmup_start, **ms["labels"])
+            base = {
+                "scope": scope,
+                "cutoff": c.isoformat(),
+                "rows": len(pdf),
+                "positives": int(pdf["label"].sum()) if len(pdf) else 0,
+            }
+            if len(pdf) == 0 or pdf["label"].nunique() < 2 or pdf["score_date"].nunique() < 2:
+                reason = "no mature labels" if len(pdf) == 0 else "mature labels hold a single class or a single day"
+                log.warning("%s cutoff %s: not trained (%s)", scope, c, reason)
+                results.append({**base, "status": "skipped", "reason": reason})
+                continue
+            try:
+                out = train_scope(
+                    pdf.drop(columns=[k for k in feat.KEYS[scope]]),
+                    "label",
+                    scope,
+                    tracking,
+                    feature_cols=feat.FEATURES[scope],
+                    valid_fraction=ms["valid_fraction"],
+                    false_alarm_budget=ms["false_alarm_budget"],
+                    registry_uri=registry,
+                    artifact_location=artifacts,
+                    tags={"training_cutoff": c.isoformat()},
+                )
+            except ValueError as exc:  # e.g. the training dates hold one class only
+                log.warning("%s cutoff %s: not trained (%s)", scope, c, exc)
+                results.append({**base, "status": "skipped", "reason": str(exc)})
+                continue
+            log.info("%s cutoff %s: registered %s v%s", scope, c, out["model_name"], out["version"])
+            results.append(
+                {
+                    **base,
+                    "status": "registered",
+                    **{k: out[k] for k in ("model_name", "version", "threshold", "run_id")},
+                    "valid_auc": _finite(out["metrics"].get("valid_auc")),
+                }
+            )
+        features_df.unpersist()
+    return results
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+def model_versions(scope: str, cfg: Settings) -> list[dict[str, Any]]:
+    """Registered versions of ``andon_<scope>``: version, training_cutoff (date), threshold,
+    is_champion; oldest first. Empty when the model is not registered."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    tracking, registry, _ = mlflow_uris(cfg)
+    client = MlflowClient(tracking_uri=tracking, registry_uri=registry)
+    name = f"andon_{scope}"
+    try:
+        champion = client.get_model_version_by_alias(name, "champion").version
+    except MlflowException:
+        return []
+    out = []
+    for mv in client.search_model_versions(f"name = '{name}'"):
+        tags = mv.tags or {}
+        if "threshold" not in tags or "training_cutoff" not in tags:
+            continue
+        out.append(
+            {
+                "model_name": name,
+                "version": str(mv.version),
+                "training_cutoff": date.fromisoformat(tags["training_cutoff"]),
+                "threshold": float(tags["threshold"]),
+                "is_champion": str(mv.version) == str(champion),
+            }
+        )
+    return sorted(out, key=lambda v: int(v["version"]))
+
+
+def assign_versions(dates: list[date], versions: list[dict[str, Any]], mode: str) -> dict[str, list[date]]:
+    """Which model version scores which date (pure).
+
+    ``champion``: every date with the champion. ``replay``: each date with the most recent
+    version whose training cutoff is strictly before it (ties: the highest version); dates
+    before the first cutoff get no model.
+    """
+    if mode not in ("champion", "replay"):
+        raise ValueError("models must be 'champion' or 'replay'")
+    plan: dict[str, list[date]] = {}
+    if mode == "champion":
+        champ = [v for v in versions if v["is_champion"]]
+        if champ:
+            plan[champ[0]["version"]] = sorted(dates)
+        return plan
+    for d in sorted(dates):
+        usable = [v for v in versions if v["training_cutoff"] < d]
+        if usable:
+            best = max(usable, key=lambda v: (v["training_cutoff"], int(v["version"])))
+            plan.setdefault(best["version"], []).append(d)
+    return plan
+
+
+def apply_model(spark: SparkSession, rows: DataFrame, scope: str, version: dict[str, Any], cfg: Settings) -> DataFrame:
+    """Score feature rows with one registered model version on Spark (``mlflow.pyfunc.spark_udf``,
+    current Python environment) and shape them to the scores contract."""
+    import mlflow
+    import mlflow.pyfunc
+
+    tracking, registry, _ = mlflow_uris(cfg)
+    mlflow.set_tracking_uri(tracking)
+    mlflow.set_registry_uri(registry)
+    uri = f"models:/{version['model_name']}/{version['version']}"
+    udf = mlflow.pyfunc.spark_udf(spark, uri, result_type="score double, top_factors_json string", env_manager="local")
+    feature_cols = feat.FEATURES[scope]
+    entity_type, id_col = ENTITY[scope]
+    factors = F.from_json(
+        "p.top_factors_json",
+        T.ArrayType(
+            T.StructType(
+                [
+                    T.StructField("feature", T.StringType()),
+                    T.StructField("contribution", T.DoubleType()),
+                    T.StructField("value", T.DoubleType()),
+                ]
+            )
+        ),
+    )
+    scored = rows.select(
+        id_col, "score_date", udf(F.struct(*[F.col(c).cast("double").alias(c) for c in feature_cols])).alias("p")
+    )
+    thr = float(version["threshold"])
+    return scored.select(
+        F.lit(scope).alias("scope"),
+        F.lit(entity_type).alias("entity_type"),
+        F.col(id_col).cast("string").alias("entity_id"),
+        F.col("score_date").cast("date").alias("score_date"),
+        F.col("p.score").alias("score"),
+        (F.col("p.score") >= F.lit(thr)).alias("is_warning"),
+        F.lit(thr).alias("threshold"),
+        F.transform(
+            factors,
+            lambda x: F.struct(
+                x["feature"].alias("feature"),
+                x["contribution"].alias("contribution"),
+                x["value"].cast("string").alias("value"),
+            ),
+        ).alias("top_factors"),
+        F.lit(version["model_name"]).alias("model_name"),
+        F.lit(version["version"]).alias("model_version"),
+        F.current_timestamp().alias("scored_at"),
+    )
+
+
+def conform_scores(spark: SparkSession, df: DataFrame) -> DataFrame:
+    """Enforce the contract: column order, types and non-null columns (raises on a null)."""
+    df = df.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in SCORES_SCHEMA.fields])
+    for f in SCORES_SCHEMA.fields:
+        if not f.nullable and df.where(F.col(f.name).isNull()).limit(1).count():
+            raise ValueError(f"early_warning_scores.{f.name} holds a null: the contract forbids it")
+    return df
+
+
+def score_window(
+    start: date | str,
+    end: date | str | None = None,
+    models: str = "champion",
+    scopes: tuple[str, ...] | list[str] = SCOPES,
+    cfg: Settings | None = None,
+) -> list[dict[str, Any]]:
+    """Score every entity of every scope for the score dates ``start..end`` and replace those
+    dates in ``gold.early_warning_scores``. Raises :class:`NoModelError` when a scope has no model
+    at all; in replay mode, dates before a scope's first model are left unscored (reported)."""
+    from spark_jobs.common.delta_io import register_table, replace_where, sql_list
+    from spark_jobs.common.session import get_spark
+
+    cfg = cfg or settings()
+    start = date.fromisoformat(str(start))
+    end = date.fromisoformat(str(end)) if end else start
+    spark = get_spark(cfg)
+    silver = load_silver(spark, cfg)
+    path = cfg.table_path("gold", SCORES_TABLE)
+    results = []
+    for scope in scopes:
+        versions = model_versions(scope, cfg)
+        if not versions:
+            raise NoModelError(f"no registered model andon_{scope} with alias champion: run the training DAG first")
+        dates = days_between(start, end)
+        plan = assign_versions(dates, versions, models)
+        features_df = build_features(spark, cfg, silver, scope, start, end)
+        parts = []
+        for v in versions:
+            if v["version"] in plan:
+                rows = features_df.where(F.col("score_date").isin(plan[v["version"]]))
+                parts.append(apply_model(spark, rows, scope, v, cfg))
+        unscored = sorted(set(dates) - {d for ds in plan.values() for d in ds})
+        if parts:
+            scores = parts[0]
+            for p in parts[1:]:
+                scores = scores.unionByName(p)
+            scores = conform_scores(spark, scores)
+            replace_where(
+                scores,
+                path,
+                f"scope = '{scope}' AND score_date >= '{start}' AND score_date <= '{end}'",
+                partition_by=["scope"],
+            )
+            register_table(spark, cfg, "gold", SCORES_TABLE)
+            stats = (
+                spark.read.format("delta")
+                .load(path)
+                .where(f"scope = '{scope}' AND score_date >= '{start}' AND score_date <= '{end}'")
+                .agg(F.count(F.lit(1)).alias("rows"), F.sum(F.col("is_warning").cast("int")).alias("warnings"))
+                .first()
+            )
+            rows_n, warnings = int(stats["rows"]), int(stats["warnings"] or 0)
+        else:
+            rows_n = warnings = 0
+        results.append(
+            {
+                "scope": scope,
+                "start": start.isoformat(),
+                "end": end.isoformat(),
+                "versions": sorted(plan, key=int),
+                "rows": rows_n,
+                "warnings": warnings,
+                "unscored_days": len(unscored),
+            }
+        )
+        log.info(
+            "scored %s %s..%s: %s rows, %s warnings, versions %s",
+            scope,
+            start,
+            end,
+            rows_n,
+            warnings,
+            sql_list(sorted(plan, key=int)),
+        )
+    return results

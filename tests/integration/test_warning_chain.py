@@ -1,0 +1,137 @@
+"""The early-warning chain end to end on the tiny landed world, through the real DAGs.
+
+Runs after ``test_landing_dag.py`` and ``test_quality_mart.py`` (alphabetical order) on the data
+they leave in this session's ANDON_HOME (``tests/integration/world.py``); run alone, it lands the
+world itself first. Then, each through ``dag.test()`` in this process (one Spark session):
+``andon_quality_mart`` -> ``andon_training`` -> ``andon_scoring`` -> ``andon_digest``, and the
+evaluation harness. Label rules are relaxed for tiny data by ``tests/conftest.py`` (ANDON__ML__*).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from andon.delta_reader import read_table
+from tests.conftest import REPO
+from tests.integration.world import DAYS, END, START, land_world
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def dagbag(cfg):
+    import os
+    import subprocess
+    import sys
+
+    airflow = str(Path(sys.executable).parent / "airflow")
+    subprocess.run([airflow, "db", "migrate"], check=True, env=os.environ, capture_output=True, timeout=300)
+    subprocess.run([airflow, "pools", "set", "spark_embedded", "1", "test pool"], check=True, env=os.environ,
+                   capture_output=True, timeout=300)
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(REPO / "dags"))
+    assert bag.import_errors == {}
+    return bag
+
+
+def run(bag, dag_id: str, conf: dict | None = None):
+    from airflow.utils.state import DagRunState
+
+    dag_run = bag.dags[dag_id].test(run_conf=conf or {})
+    assert dag_run.state == DagRunState.SUCCESS, f"{dag_id} ended {dag_run.state}"
+    return dag_run
+
+
+@pytest.fixture(scope="module")
+def chain(cfg, spark, dagbag):
+    if read_table(cfg.table_path("silver", "test_results")) is None:
+        land_world(cfg, spark)
+    run(dagbag, "andon_quality_mart")
+    run(dagbag, "andon_training", {"cutoff": END.isoformat()})
+    run(dagbag, "andon_scoring", {"start": START.isoformat(), "end": END.isoformat(), "models": "champion"})
+    run(dagbag, "andon_digest", {"day": END.isoformat()})
+    return True
+
+
+def test_mart_tables_are_populated(chain, cfg):
+    from andon.mart import GOLD_MARTS
+
+    for mart in GOLD_MARTS:
+        df = read_table(cfg.table_path("gold", mart))
+        assert df is not None and len(df) > 0, f"gold.{mart} is empty"
+
+
+def test_three_champions_with_threshold_and_cutoff(chain, cfg):
+    from mlflow.tracking import MlflowClient
+
+    from ml.jobs import SCOPES, mlflow_uris
+
+    tracking, registry, _ = mlflow_uris(cfg)
+    client = MlflowClient(tracking_uri=tracking, registry_uri=registry)
+    for scope in SCOPES:
+        mv = client.get_model_version_by_alias(f"andon_{scope}", "champion")
+        assert 0.0 <= float(mv.tags["threshold"]) <= 1.0 + 1e-9
+        assert mv.tags["training_cutoff"] == END.isoformat()
+        run = client.get_run(mv.run_id)
+        assert "valid_rows" in run.data.metrics and "threshold" in run.data.metrics
+        assert run.data.params["scope"] == scope
+
+
+def test_scores_match_the_contract(chain, cfg, spark):
+    from ml.jobs import SCOPES, SCORES_SCHEMA
+
+    df = spark.read.format("delta").load(cfg.table_path("gold", "early_warning_scores"))
+    assert [(f.name, f.dataType) for f in df.schema.fields] == [(f.name, f.dataType) for f in SCORES_SCHEMA.fields]
+    assert spark.table("gold.early_warning_scores").count() == df.count()  # registered in the metastore
+    pdf = read_table(cfg.table_path("gold", "early_warning_scores"))
+    assert set(pdf["scope"]) == set(SCOPES)
+    assert pdf["score"].between(0, 1).all()
+    assert (pdf["is_warning"] == (pdf["score"] >= pdf["threshold"])).all()
+    assert not pdf.duplicated(["scope", "entity_id", "score_date"]).any()
+    assert pdf["score_date"].min().isoformat() >= START.isoformat()
+    assert pdf["score_date"].max().isoformat() <= END.isoformat()
+    for scope in SCOPES:
+        s = pdf[pdf["scope"] == scope]
+        assert s["model_name"].eq(f"andon_{scope}").all() and s["model_version"].str.fullmatch(r"\d+").all()
+
+
+def test_every_warning_has_five_factors(chain, cfg):
+    from ml.features import FEATURES
+
+    pdf = read_table(cfg.table_path("gold", "early_warning_scores"))
+    warnings = pdf[pdf["is_warning"]]
+    assert len(warnings) > 0, "no warning at all on the tiny world: the test would prove nothing"
+    for _, row in warnings.iterrows():
+        factors = list(row["top_factors"])
+        assert len(factors) == 5
+        assert all(f["feature"] in FEATURES[row["scope"]] for f in factors)
+        contributions = [abs(f["contribution"]) for f in factors]
+        assert contributions == sorted(contributions, reverse=True)
+
+
+def test_digest_is_written(chain, cfg):
+    digests = sorted(Path(cfg.raw["paths"]["digests"]).glob("digest-*.html"))
+    assert digests, "no digest written"
+    page = digests[-1].read_text()
+    assert "data:image/png;base64," in page and "New warnings" in page and "Capability grades" in page
+
+
+def test_evaluation_report(chain, cfg):
+    from ml.evaluate import evaluate_lakehouse
+
+    report = evaluate_lakehouse(cfg)
+    assert set(report["scopes"]) <= {"incoming_material", "factory_output", "field_return"}
+    for r in report["scopes"].values():
+        for method in ("model", "baseline"):
+            m = r[method]
+            assert m["monitored_entity_weeks"] > 0
+            assert m["incidents"] == 0 or 0.0 <= m["recall"] <= 1.0
+            assert math.isnan(m["false_alarms_per_100_entity_weeks"]) or m["false_alarms_per_100_entity_weeks"] >= 0
+    saved = json.loads(Path(report["paths"]["json"]).read_text())
+    assert saved["scopes"].keys() == report["scopes"].keys()
+    assert DAYS > 0

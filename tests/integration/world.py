@@ -1,0 +1,36 @@
+"""The one tiny simulated world every integration test lands (and shares in one ANDON_HOME).
+
+Long enough for the early-warning chain (a station fault and a line drift fit in 21 days; label
+rules are relaxed for it in ``tests/conftest.py``), small enough to land in a few minutes.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+START = date(2026, 3, 2)
+DAYS = 21
+SEED = 7
+SCALE = 0.05
+END = START + timedelta(days=DAYS - 1)
+
+
+def simulate_world(cfg) -> Path:
+    from andon.simulator import simulate
+
+    landing = Path(cfg.landing_root)
+    simulate(landing, days=DAYS, seed=SEED, scale=SCALE, start=START)
+    return landing
+
+
+def land_world(cfg, spark) -> Path:
+    """Simulate and land the world without Airflow (for test files run on their own)."""
+    from dags._common import SOURCES
+    from spark_jobs.landing.job import land_source
+
+    landing = simulate_world(cfg)
+    days = [START + timedelta(days=i) for i in range(DAYS)]
+    for source in SOURCES:
+        land_source(source, days, "test-world", cfg=cfg, spark=spark)
+    return landing

@@ -1,0 +1,54 @@
+"""Pure parts of the training/scoring jobs: replay cutoffs, which version scores which date."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+from ml.jobs import SCOPES, _num, assign_versions, days_between, replay_cutoffs
+
+
+def v(version, cutoff, champion=False):
+    return {"model_name": "andon_x", "version": str(version), "training_cutoff": cutoff, "threshold": 0.5,
+            "is_champion": champion}
+
+
+def test_replay_cutoffs_weekly_and_always_the_last_day():
+    first, last = date(2026, 3, 9), date(2026, 3, 30)
+    assert replay_cutoffs(first, last, 7) == [date(2026, 3, 9), date(2026, 3, 16), date(2026, 3, 23), last]
+    assert replay_cutoffs(first, date(2026, 3, 27), 7)[-1] == date(2026, 3, 27)
+    assert replay_cutoffs(last, last, 7) == [last]
+    with pytest.raises(ValueError):
+        replay_cutoffs(first, last, 0)
+
+
+def test_replay_scores_each_date_with_the_latest_version_trained_strictly_before():
+    c1, c2 = date(2026, 3, 10), date(2026, 3, 17)
+    versions = [v(1, c1), v(2, c2), v(3, c2, champion=True)]
+    dates = [c1 - timedelta(days=1), c1, c1 + timedelta(days=1), c2, c2 + timedelta(days=1)]
+    plan = assign_versions(dates, versions, "replay")
+    # before/at the first cutoff: no model; after c1 up to c2: v1; after c2: the highest version of c2
+    assert plan == {"1": [c1 + timedelta(days=1), c2], "3": [c2 + timedelta(days=1)]}
+
+
+def test_champion_scores_every_date():
+    versions = [v(1, date(2026, 3, 10)), v(2, date(2026, 3, 17), champion=True)]
+    dates = days_between(date(2026, 3, 1), date(2026, 3, 3))
+    assert assign_versions(dates, versions, "champion") == {"2": dates}
+    assert assign_versions(dates, [], "champion") == {}
+    with pytest.raises(ValueError):
+        assign_versions(dates, versions, "latest")
+
+
+def test_days_between_and_env_numbers():
+    assert days_between(date(2026, 3, 1), date(2026, 3, 1)) == [date(2026, 3, 1)]
+    with pytest.raises(ValueError):
+        days_between(date(2026, 3, 2), date(2026, 3, 1))
+    assert _num("20") == 20 and _num("0.05") == 0.05 and _num("x") == "x" and _num(3) == 3
+
+
+def test_dag_scopes_match_the_jobs():
+    from dags._common import ML_SCOPES
+
+    assert tuple(ML_SCOPES) == SCOPES
