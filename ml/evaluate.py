@@ -5,7 +5,7 @@ For each scope and each *method* -- the model (``is_warning`` of ``gold.early_wa
 and a simple **baseline** rule on the same entity-days -- it reports:
 
 * **recall**: share of the scope's incidents with at least one warning on the incident's entity
-  between the incident's start and ``end + grace_days``;
+  between the incident's start and ``end + grace days`` (:data:`GRACE_DAYS`, per scope);
 * **false alarms per 100 monitored entities per week**: distinct (entity, ISO week) pairs with
   a warning outside every incident window of that entity, per 100 monitored (entity, week) pairs
   (an entity is monitored in a week when it has a score that week);
@@ -31,7 +31,10 @@ import pandas as pd
 
 SCOPES = ("incoming_material", "factory_output", "field_return")
 ENTITY_COL = {"incoming_material": "supplier_lot_id", "factory_output": "line_id", "field_return": "build_lot_id"}
-GRACE_DAYS = 14
+# Days after an incident's ledger end date during which a warning still counts as catching it: a
+# supplier lot's defects show while it is consumed, a line's within days, a latent defect of a
+# build lot only in the field, weeks after the build.
+GRACE_DAYS = {"incoming_material": 21, "factory_output": 7, "field_return": 60}
 
 KPI_RULES = {
     "incoming_material": "downstream first-pass yield of the units built with the lot: unit fail rate > 1.5 x "
@@ -104,7 +107,8 @@ def baseline_warning(scope: str, features: pd.DataFrame) -> pd.Series:
     raise ValueError(f"unknown scope {scope!r}")
 
 
-def _windows(incidents: pd.DataFrame, scope: str, grace_days: int) -> pd.DataFrame:
+def _windows(incidents: pd.DataFrame, scope: str, grace_days: int | None) -> pd.DataFrame:
+    grace_days = GRACE_DAYS[scope] if grace_days is None else grace_days
     inc = incidents[incidents["scope"] == scope].copy()
     inc["entity"] = [incident_entity(scope, t, e) for t, e in zip(inc["entity_type"], inc["entity_id"], strict=True)]
     inc["start"] = pd.to_datetime(inc["start_date"]).dt.date
@@ -119,7 +123,7 @@ def evaluate_method(
     warnings: pd.Series,
     incidents: pd.DataFrame,
     visible_day: dict[str, date],
-    grace_days: int = GRACE_DAYS,
+    grace_days: int | None = None,
 ) -> dict[str, Any]:
     """Metrics of one method on one scope.
 
@@ -177,7 +181,7 @@ def evaluate_method(
 
 
 def first_visible(
-    scope: str, features: pd.DataFrame, incidents: pd.DataFrame, grace_days: int = GRACE_DAYS
+    scope: str, features: pd.DataFrame, incidents: pd.DataFrame, grace_days: int | None = None
 ) -> dict[str, date]:
     """incident_id -> first day in the incident window on which the plain KPI shows it."""
     f = features.copy()
@@ -218,11 +222,11 @@ def better(model: dict[str, Any], baseline: dict[str, Any]) -> bool:
 
 
 def evaluate(
-    scores: pd.DataFrame, features: dict[str, pd.DataFrame], incidents: pd.DataFrame, grace_days: int = GRACE_DAYS
+    scores: pd.DataFrame, features: dict[str, pd.DataFrame], incidents: pd.DataFrame, grace_days: int | None = None
 ) -> dict[str, Any]:
     """Both methods on every scope that has scores. ``scores`` has the columns of
     ``gold.early_warning_scores``; ``features[scope]`` the scope's feature table."""
-    report: dict[str, Any] = {"grace_days": grace_days, "scopes": {}}
+    report: dict[str, Any] = {"grace_days": grace_days or GRACE_DAYS, "scopes": {}}
     for scope in SCOPES:
         s = scores[scores["scope"] == scope][["entity_id", "score_date", "is_warning", "model_version"]].copy()
         if s.empty or scope not in features:
