@@ -62,12 +62,22 @@ def new_warnings(scores: pd.DataFrame, week_start: date) -> pd.DataFrame:
     return top.sort_values(["scope", "score"], ascending=[True, False]).reset_index(drop=True)
 
 
+def _short(value: Any) -> str:
+    """A factor's value for reading: numbers to 4 significant digits, missing as 'n/a'."""
+    if value is None:
+        return "n/a"
+    try:
+        return f"{float(value):.4g}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
 def _factors_html(factors: Any) -> str:
     if factors is None:
         return ""
     items = []
     for f in list(factors):
-        value = f.get("value")
+        value = _short(f.get("value"))
         sign = "+" if (f.get("contribution") or 0) >= 0 else "&minus;"
         items.append(
             f"<li><code>{html.escape(str(f.get('feature')))}</code> = {html.escape(str(value))} "

@@ -9,7 +9,7 @@ airflow=${AIRFLOW:-$(dirname "$0")/../.venv/bin/airflow}
 start=$(date +%s)
 echo "    full log: $logfile"
 $airflow dags test "$dag" $when -c "$conf" 2>&1 | tee "$logfile" \
-  | grep --line-buffered -oE "(starting task_id=[a-z_]+|landing [a-z_]+/[a-z_]+ for [0-9]+ day\(s\)|[a-z_]+: [0-9]+ new file\(s\), [0-9]+ already landed|quality gate failed.*|landing run: [0-9]+ new files, [0-9]+ already landed|[a-z_]+ cutoff [0-9-]+: (registered|not trained).*|scored [a-z_]+ [0-9-]+\.\.[0-9-]+: .*|digest written: .*|DagRun Finished: dag_id=[a-z_]+)" \
+  | grep --line-buffered -oE "(starting task_id=[a-z_]+|landing [a-z_]+/[a-z_]+ for [0-9]+ day\(s\)|[a-z_]+: [0-9]+ new file\(s\), [0-9]+ already landed|quality gate failed.*|landing run: [0-9]+ new files, [0-9]+ already landed|[a-z_]+ cutoff [0-9-]+: (registered andon_[a-z_]+ v[0-9]+|not trained \([^)]*\))|scored [a-z_]+ [0-9-]+\.\.[0-9-]+: [0-9]+ rows, [0-9]+ warnings|digest written: [^ ]+|DagRun Finished: dag_id=[a-z_]+)" \
   | sed -u 's/^/    /'
 if ! grep -q "DagRun Finished.*state=success" "$logfile"; then
   echo "$dag failed; last lines of $logfile:"; tail -40 "$logfile"; exit 1

@@ -392,11 +392,16 @@ def apply_model(spark: SparkSession, rows: DataFrame, scope: str, version: dict[
 
 
 def conform_scores(spark: SparkSession, df: DataFrame) -> DataFrame:
-    """Enforce the contract: column order, types and non-null columns (raises on a null)."""
-    df = df.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in SCORES_SCHEMA.fields])
-    for f in SCORES_SCHEMA.fields:
-        if not f.nullable and df.where(F.col(f.name).isNull()).limit(1).count():
-            raise ValueError(f"early_warning_scores.{f.name} holds a null: the contract forbids it")
+    """Enforce the contract: column order and types, and no null in a non-nullable column (one
+    aggregate pass; raises naming the column). Returns the conformed DataFrame, cached: the
+    check and the write then evaluate the model once."""
+    df = df.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in SCORES_SCHEMA.fields]).cache()
+    required = [f.name for f in SCORES_SCHEMA.fields if not f.nullable]
+    nulls = df.select(*[F.sum(F.col(c).isNull().cast("int")).alias(c) for c in required]).first()
+    bad = [c for c in required if nulls[c]]
+    if bad:
+        df.unpersist()
+        raise ValueError(f"early_warning_scores: nulls in {bad}; the contract forbids them")
     return df
 
 
@@ -453,6 +458,7 @@ def score_window(
                 .first()
             )
             rows_n, warnings = int(stats["rows"]), int(stats["warnings"] or 0)
+            scores.unpersist()
         else:
             rows_n = warnings = 0
         results.append(

@@ -24,17 +24,19 @@ os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
 os.environ["ANDON__SPARK__CONF__spark.sql.shuffle.partitions"] = "2"
 os.environ["ANDON__SPARK__CONF__spark.driver.memory"] = "2g"
 os.environ["ANDON_PSEUDONYM_KEY"] = "test-key-not-secret"
-# Label rules relaxed for the tiny integration world (21 days, scale 0.05; tests/integration/world.py):
+# Label rules relaxed for the tiny integration world (45 days, scale 0.1; tests/integration/world.py):
 # the defaults need weeks of maturity and dozens of units per entity.
 for _key, _value in {
     "WARMUP_DAYS": "3",
     "VALID_FRACTION": "0.3",
     "LABELS__INCOMING_MATERIAL__MIN_UNITS": "5",
     "LABELS__INCOMING_MATERIAL__IDLE_DAYS": "2",
+    "LABELS__INCOMING_MATERIAL__MIN_FAILED": "2",
     "LABELS__FACTORY_OUTPUT__MIN_TESTS": "5",
-    "LABELS__FIELD_RETURN__WINDOW_DAYS": "5",
+    "LABELS__FIELD_RETURN__WINDOW_DAYS": "14",
     "LABELS__FIELD_RETURN__SHIP_GRACE_DAYS": "2",
-    "LABELS__FIELD_RETURN__MIN_SHIPPED": "5",
+    "LABELS__FIELD_RETURN__MIN_SHIPPED": "3",
+    "LABELS__FIELD_RETURN__MIN_RETURNS": "1",
 }.items():
     os.environ[f"ANDON__ML__{_key}"] = _value
 logging.getLogger("py4j").setLevel(logging.WARNING)

@@ -47,14 +47,27 @@ def run(bag, dag_id: str, conf: dict | None = None):
     return dag_run
 
 
+_CHAIN: dict[str, object] = {}
+
+
 @pytest.fixture(scope="module")
 def chain(cfg, spark, dagbag):
-    if read_table(cfg.table_path("silver", "test_results")) is None:
-        land_world(cfg, spark)
-    run(dagbag, "andon_quality_mart")
-    run(dagbag, "andon_training", {"cutoff": END.isoformat()})
-    run(dagbag, "andon_scoring", {"start": START.isoformat(), "end": END.isoformat(), "models": "champion"})
-    run(dagbag, "andon_digest", {"day": END.isoformat()})
+    """Run the chain once; a failure is remembered, so the other tests fail at once instead of
+    re-running the whole chain (pytest re-runs a failed module fixture for every test)."""
+    if "error" in _CHAIN:
+        pytest.fail(f"the chain failed earlier: {_CHAIN['error']}")
+    if "done" not in _CHAIN:
+        try:
+            if read_table(cfg.table_path("silver", "test_results")) is None:
+                land_world(cfg, spark)
+            run(dagbag, "andon_quality_mart")
+            run(dagbag, "andon_training", {"cutoff": END.isoformat()})
+            run(dagbag, "andon_scoring", {"start": START.isoformat(), "end": END.isoformat(), "models": "champion"})
+            run(dagbag, "andon_digest", {"day": END.isoformat()})
+        except BaseException as exc:
+            _CHAIN["error"] = repr(exc)
+            raise
+        _CHAIN["done"] = True
     return True
 
 

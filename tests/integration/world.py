@@ -1,7 +1,8 @@
 """The one tiny simulated world every integration test lands (and shares in one ANDON_HOME).
 
-Long enough for the early-warning chain (a station fault and a line drift fit in 21 days; label
-rules are relaxed for it in ``tests/conftest.py``), small enough to land in a few minutes.
+Long enough for the early-warning chain: every incident kind fits in 45 days, and at scale 0.1 a
+handful of units shipped in the period come back, so all three scopes have both label classes
+(with the label rules relaxed in ``tests/conftest.py``); small enough to land in a few minutes.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ from datetime import date, timedelta
 from pathlib import Path
 
 START = date(2026, 3, 2)
-DAYS = 21
+DAYS = 45
 SEED = 7
-SCALE = 0.05
+SCALE = 0.1
 END = START + timedelta(days=DAYS - 1)
 
 
