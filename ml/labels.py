@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from ml.features import _first_attempts, _silver, excess_z
@@ -34,6 +34,17 @@ def _until(df: DataFrame, ts_col: str, cutoff: date) -> DataFrame:
 
 def _mature(df: DataFrame, cutoff: date) -> DataFrame:
     return df.where(F.col("label").isNotNull() & (F.col("label_mature_date") <= F.lit(cutoff)))
+
+
+def _clear_excess(
+    events: str, n: str, pool_events: str, pool_n: str, k: float, rate_floor: float, z_crit: float, min_events: int
+) -> Column:
+    """True when an entity's event rate (``events / n``) is clearly above the rest of its pool
+    (``pool_*`` include the entity itself, which is taken out): at least ``min_events``, rate >
+    ``k x p`` and one-sided binomial z > ``z_crit``, with ``p = max(rate of the others, rate_floor)``."""
+    e, m, pe, pm = F.col(events), F.col(n), F.col(pool_events), F.col(pool_n)
+    p = F.greatest(F.lit(rate_floor), F.coalesce((pe - e) / F.when(pm > m, pm - m), F.lit(0.0)))
+    return (e >= min_events) & (e / m > k * p) & (F.coalesce(excess_z(e, m, p), F.lit(0.0)) > z_crit)
 
 
 def incoming_material_labels(
@@ -78,18 +89,7 @@ def incoming_material_labels(
         .fillna(0, ["n", "f"])
     )
     part = lot_stats.groupBy("part_id").agg(F.sum("n").alias("part_n"), F.sum("f").alias("part_f"))
-    p = F.greatest(
-        F.lit(rate_floor),
-        F.coalesce(
-            (F.col("part_f") - F.col("f")) / F.when(F.col("part_n") > F.col("n"), F.col("part_n") - F.col("n")),
-            F.lit(0.0),
-        ),
-    )
-    positive = (
-        (F.col("f") >= min_failed)
-        & (F.col("f") / F.col("n") > k * p)
-        & (F.coalesce(excess_z(F.col("f"), F.col("n"), p), F.lit(0.0)) > z_crit)
-    )
+    positive = _clear_excess("f", "n", "part_f", "part_n", k, rate_floor, z_crit, min_failed)
     lab = lot_stats.join(part, "part_id").select(
         "supplier_lot_id",
         F.when(F.col("n") >= min_units, positive.cast("int")).alias("label"),
@@ -202,18 +202,7 @@ def field_return_labels(
     )
     mature = lots.where(F.col("label_mature_date") <= F.lit(training_cutoff))
     prod = mature.groupBy("product_id").agg(F.sum("n").alias("pn"), F.sum("r").alias("pr"))
-    p = F.greatest(
-        F.lit(rate_floor),
-        F.coalesce(
-            (F.col("pr") - F.col("r")) / F.when(F.col("pn") > F.col("n"), F.col("pn") - F.col("n")),
-            F.lit(0.0),
-        ),
-    )
-    positive = (
-        (F.col("r") >= min_returns)
-        & (F.col("r") / F.col("n") > k * p)
-        & (F.coalesce(excess_z(F.col("r"), F.col("n"), p), F.lit(0.0)) > z_crit)
-    )
+    positive = _clear_excess("r", "n", "pr", "pn", k, rate_floor, z_crit, min_returns)
     lab = lots.join(prod, "product_id", "left").select(
         "build_lot_id",
         F.when(F.col("n") >= min_shipped, positive.cast("int")).alias("label"),
