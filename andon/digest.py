@@ -122,8 +122,9 @@ def charts(scores: pd.DataFrame, rolled: pd.DataFrame | None, week_end: date) ->
     start = week_end - timedelta(days=55)
     s = scores.copy()
     s["score_date"] = pd.to_datetime(s["score_date"]).dt.date
-    s = s[(s["score_date"] >= start) & (s["score_date"] <= week_end) & s["is_warning"].astype(bool)]
-    days = pd.date_range(start, week_end, freq="D").date
+    last = min(week_end, max(s["score_date"])) if len(s) else week_end  # no zeros for days not scored yet
+    s = s[(s["score_date"] >= start) & (s["score_date"] <= last) & s["is_warning"].astype(bool)]
+    days = pd.date_range(start, last, freq="D").date
     counts = s.groupby(["score_date", "scope"]).size().unstack(fill_value=0).reindex(days, fill_value=0)
     fig, ax = plt.subplots(figsize=(8, 2.8))
     for scope in SCOPE_TITLES:
