@@ -13,6 +13,7 @@ export SPARK_LOCAL_IP := 127.0.0.1
 export GX_ANALYTICS_ENABLED := false
 export PYTHONUNBUFFERED := 1
 
+PACKAGES := andon spark_jobs expectations ml reporting andon_cli simulator bench
 VENV    := $(CURDIR)/.venv
 PY      := $(VENV)/bin/python
 ANDON   := $(VENV)/bin/andon
@@ -22,8 +23,6 @@ DAYS  ?= 90
 SEED  ?= 42
 SCALE ?= 1.0
 START ?= 2026-03-02
-# Progress lines picked out of Airflow's log while a landing runs.
-PROGRESS = grep --line-buffered -oE "(starting task_id=[a-z_]+|landing [a-z_]+/[a-z_]+ for [0-9]+ day\(s\)|[a-z_]+: [0-9]+ new file\(s\), [0-9]+ already landed|quality gate failed.*|landing run: [0-9]+ new files, [0-9]+ already landed|DagRun Finished: dag_id=[a-z_]+)" | sed -u 's/^/    /'
 RUN_DAG = AIRFLOW=$(AIRFLOW) bash infra/run_dag.sh
 END   = $(shell $(PY) -c "import datetime as d; print(d.date.fromisoformat('$(START)') + d.timedelta(days=$(DAYS) - 1))")
 
@@ -63,10 +62,7 @@ simulate: setup ## only write the simulated source files (DAYS, SEED, SCALE, STA
 
 land: setup ## land exactly one day through Airflow: make land DATE=YYYY-MM-DD
 	@test -n "$(DATE)" || (echo "usage: make land DATE=YYYY-MM-DD"; exit 2)
-	@set -o pipefail; $(AIRFLOW) dags test andon_landing $(DATE) -c '{"start": "$(DATE)", "end": "$(DATE)"}' 2>&1 \
-		| tee $(ANDON_HOME)/land-$(DATE).log | $(PROGRESS) \
-		&& grep -q "DagRun Finished.*state=success" $(ANDON_HOME)/land-$(DATE).log \
-		|| (echo "landing failed; last lines of the log:"; tail -40 $(ANDON_HOME)/land-$(DATE).log; exit 1)
+	@$(RUN_DAG) andon_landing $(ANDON_HOME)/land-$(DATE).log '{"start": "$(DATE)", "end": "$(DATE)"}' $(DATE)
 	@echo "landed $(DATE) (log: $(ANDON_HOME)/land-$(DATE).log)"
 
 mart: setup ## build the dbt quality mart on the landed silver tables, through Airflow (dag andon_quality_mart)
@@ -96,11 +92,12 @@ test: setup ## run the whole test suite (unit, DAG integrity, integration on tin
 test-unit: setup ## run only the fast tests
 	@$(VENV)/bin/pytest -m "not integration"
 
-lint: setup ## ruff
-	@$(VENV)/bin/ruff check andon spark_jobs expectations dags tests ml
+lint: setup ## ruff, and the import contracts of pyproject.toml (import-linter)
+	@$(VENV)/bin/ruff check $(PACKAGES) dags tests
+	@$(VENV)/bin/lint-imports
 
 bench: setup ## landing throughput vs plain Parquet; results in bench/results/
-	@$(ANDON) bench
+	@$(PY) -m bench
 
 clean: ## remove all local state (.andon/); caches in ANDON_CACHE are kept
 	rm -rf $(ANDON_HOME)

@@ -2,7 +2,7 @@
 ### Weekly early-warning digest for quality leadership
 
 Writes one self-contained HTML file per ISO week to `<paths.digests>/digest-<YYYY>-W<ww>.html`
-(`andon.digest.write_digest`): new warnings by scope with their top five factors and model
+(`reporting.digest.write_digest`): new warnings by scope with their top five factors and model
 version, week-over-week KPIs (rolled first-pass yield, Cpk < 1.33 counts, DOA and early-return
 rates of the latest ship cohorts), capability grades and embedded charts. Reads the gold tables
 with delta-rs (no Spark). Mailing it comes later.
@@ -15,10 +15,8 @@ ISO week holding it.
 
 from __future__ import annotations
 
-import pendulum
 from airflow.sdk import Param, dag, task
-
-from dags._common import DEFAULT_ARGS
+from andon_common import DEFAULT_ARGS, EARLIEST_DAY
 
 DAG_ID = "andon_digest"
 
@@ -26,7 +24,7 @@ DAG_ID = "andon_digest"
 @dag(
     dag_id=DAG_ID,
     schedule="0 7 * * 1",
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    start_date=EARLIEST_DAY,
     catchup=False,
     max_active_runs=1,
     tags=["andon", "digest", "leadership"],
@@ -37,8 +35,8 @@ DAG_ID = "andon_digest"
 def andon_digest():
     @task
     def write_weekly_digest(params: dict | None = None, logical_date=None) -> str:
-        from andon.digest import write_digest
-        from andon.windows import default_cutoff
+        from andon.dates import default_cutoff
+        from reporting.digest import write_digest
 
         path = write_digest(params.get("day") or default_cutoff(logical_date))
         print(f"digest written: {path}")

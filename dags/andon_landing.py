@@ -20,10 +20,8 @@ metastore admits one JVM at a time.
 
 from __future__ import annotations
 
-import pendulum
 from airflow.sdk import Param, dag, task
-
-from dags._common import DEFAULT_ARGS, SOURCES, SPARK_POOL, silver_assets
+from andon_common import DEFAULT_ARGS, EARLIEST_DAY, SOURCES, SPARK_POOL, silver_assets
 
 DAG_ID = "andon_landing"
 
@@ -31,7 +29,7 @@ DAG_ID = "andon_landing"
 @dag(
     dag_id=DAG_ID,
     schedule="0 2 * * *",
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    start_date=EARLIEST_DAY,
     catchup=False,
     max_active_runs=1,
     tags=["andon", "landing", "bronze", "silver"],
@@ -46,13 +44,13 @@ DAG_ID = "andon_landing"
 def andon_landing():
     @task
     def landing_window(params: dict | None = None, logical_date=None) -> list[str]:
-        from andon.windows import landing_days
+        from andon.dates import landing_days
 
         return [d.isoformat() for d in landing_days(params.get("start"), params.get("end"), logical_date)]
 
     @task
     def summarize(results: list[dict]) -> dict:
-        from andon.summary import summarize_results
+        from spark_jobs.landing.job import summarize_results
 
         return summarize_results(results)
 
@@ -62,7 +60,7 @@ def andon_landing():
 
         @task(task_id=f"land_{source}", pool=SPARK_POOL, outlets=silver_assets(source))
         def land(days: list[str], source: str = source, params: dict | None = None, run_id=None) -> list[dict]:
-            from andon.windows import run_landing
+            from spark_jobs.landing.job import run_landing
 
             return run_landing(source, days, run_id, force=bool(params.get("force")))
 

@@ -2,7 +2,7 @@
 ### Build the gold quality mart with dbt (silver -> staging views -> gold Delta tables)
 
 Runs `dbt build` on the project in `dbt/` (dbt-spark, `method: session`) inside the task's
-process, on the same SparkSession the landing jobs use (`andon.mart.build_mart` creates it
+process, on the same SparkSession the landing jobs use (`spark_jobs.mart.runner.build_mart` creates it
 with Delta and the metastore first). Builds station first-pass yield, rolled throughput yield,
 SPC capability (Cp/Cpk/Pp/Ppk, sigma level), supplier-lot quality, field-return cohorts,
 quality loss and the capability grade, then runs the dbt unit and data tests; any failure
@@ -17,10 +17,8 @@ Runs in the `spark_embedded` pool (one slot): the embedded Derby metastore admit
 
 from __future__ import annotations
 
-import pendulum
 from airflow.sdk import Asset, AssetAll, dag, task
-
-from dags._common import DEFAULT_ARGS, SILVER_TABLES, SPARK_POOL, silver_asset
+from andon_common import DEFAULT_ARGS, EARLIEST_DAY, SILVER_TABLES, SPARK_POOL, silver_asset
 
 DAG_ID = "andon_quality_mart"
 QUALITY_MART = Asset("lakehouse.gold.quality_mart")
@@ -30,7 +28,7 @@ SILVER_ASSETS = AssetAll(*(silver_asset(table) for tables in SILVER_TABLES.value
 @dag(
     dag_id=DAG_ID,
     schedule=SILVER_ASSETS,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    start_date=EARLIEST_DAY,
     catchup=False,
     max_active_runs=1,
     tags=["andon", "gold", "dbt", "quality-mart"],
@@ -40,7 +38,7 @@ SILVER_ASSETS = AssetAll(*(silver_asset(table) for tables in SILVER_TABLES.value
 def andon_quality_mart():
     @task(pool=SPARK_POOL, outlets=[QUALITY_MART])
     def build_quality_mart() -> dict:
-        from andon.mart import build_mart
+        from spark_jobs.mart.runner import build_mart
 
         summary = build_mart()
         return {key: summary[key] for key in ("models", "tests", "unit_tests", "nodes")}

@@ -18,10 +18,8 @@ training, so that no score uses a model trained on its own future).
 
 from __future__ import annotations
 
-import pendulum
 from airflow.sdk import Param, dag, task
-
-from dags._common import DEFAULT_ARGS, ML_SCOPES, SCORES_ASSET, SPARK_POOL
+from andon_common import DEFAULT_ARGS, EARLIEST_DAY, ML_SCOPES, SCORES_ASSET, SPARK_POOL
 
 DAG_ID = "andon_scoring"
 
@@ -29,7 +27,7 @@ DAG_ID = "andon_scoring"
 @dag(
     dag_id=DAG_ID,
     schedule="0 4 * * *",
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    start_date=EARLIEST_DAY,
     catchup=False,
     max_active_runs=1,
     tags=["andon", "ml", "scoring", "gold"],
@@ -46,7 +44,7 @@ def andon_scoring():
 
         @task(task_id=f"score_{scope}", pool=SPARK_POOL, outlets=[SCORES_ASSET])
         def score(scope: str = scope, params: dict | None = None, logical_date=None) -> list[dict]:
-            from andon.windows import landing_days
+            from andon.dates import landing_days
             from ml.jobs import score_window
 
             days = landing_days(params.get("start"), params.get("end"), logical_date)

@@ -19,10 +19,8 @@ from that day up to the cutoff, as if this DAG had run weekly all along (`make d
 
 from __future__ import annotations
 
-import pendulum
 from airflow.sdk import Param, dag, task
-
-from dags._common import DEFAULT_ARGS, ML_SCOPES, SPARK_POOL, model_asset
+from andon_common import DEFAULT_ARGS, EARLIEST_DAY, ML_SCOPES, SPARK_POOL, model_asset
 
 DAG_ID = "andon_training"
 
@@ -30,7 +28,7 @@ DAG_ID = "andon_training"
 @dag(
     dag_id=DAG_ID,
     schedule="0 3 * * 1",
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    start_date=EARLIEST_DAY,
     catchup=False,
     max_active_runs=1,
     tags=["andon", "ml", "training", "mlflow"],
@@ -51,7 +49,7 @@ def andon_training():
 
         @task(task_id=f"train_{scope}", pool=SPARK_POOL, outlets=[model_asset(scope)])
         def train(scope: str = scope, params: dict | None = None, logical_date=None) -> list[dict]:
-            from andon.windows import default_cutoff
+            from andon.dates import default_cutoff
             from ml.jobs import train_models
 
             cutoff = params.get("cutoff") or default_cutoff(logical_date)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import great_expectations.expectations as gxe
 
-from spark_jobs.landing.dictionary import DataDictionary, Feed
+from andon.dictionary import DataDictionary, Feed
 
 MONEY_ELEMENTS_SUFFIX = "_usd"
 

@@ -41,7 +41,7 @@ fi
 # 4. Delta Lake jars via Spark's package resolution (first run downloads, later runs reuse the cache)
 if ! ls "$ANDON_CACHE"/ivy/jars/io.delta_delta-spark_*.jar >/dev/null 2>&1; then
   say "resolving Delta Lake jars from Maven Central into $ANDON_CACHE/ivy"
-  .venv/bin/python -m spark_jobs.common.session --check
+  .venv/bin/python -m andon.spark --check
 fi
 
 # 5. Airflow metadata DB (SQLite under ANDON_HOME) and the Spark pool

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Run one DAG through Airflow (`airflow dags test`: the real DAG, tasks in this process) and
 # report only progress lines; the full log goes to a file. Fails (exit 1, log tail printed)
-# unless the DAG run finished with state=success. Prints the wall time.
+# unless the DAG run finished with state=success AND every task of the DAG ran and succeeded
+# (a run without task instances also ends "success": python -m andon_cli.dag_runs checks).
+# Prints the wall time.
 #   infra/run_dag.sh <dag_id> <log file> [conf JSON] [logical date]
 set -uo pipefail
 dag=$1; logfile=$2; conf=${3:-"{}"}; when=${4:-}
 airflow=${AIRFLOW:-$(dirname "$0")/../.venv/bin/airflow}
+python=$(dirname "$airflow")/python
 start=$(date +%s)
 echo "    full log: $logfile"
 $airflow dags test "$dag" $when -c "$conf" 2>&1 | tee "$logfile" \
@@ -13,5 +16,12 @@ $airflow dags test "$dag" $when -c "$conf" 2>&1 | tee "$logfile" \
   | sed -u 's/^/    /'
 if ! grep -q "DagRun Finished.*state=success" "$logfile"; then
   echo "$dag failed; last lines of $logfile:"; tail -40 "$logfile"; exit 1
+fi
+run_id=$(grep -m1 -oE "creating dag run.* run_id=[^ ]+" "$logfile" | sed -E 's/.* run_id=//')
+if [ -z "$run_id" ]; then
+  echo "$dag: no run id in $logfile; cannot check that its tasks ran"; exit 1
+fi
+if ! "$python" -m andon_cli.dag_runs "$dag" "$run_id" >/dev/null; then
+  exit 1
 fi
 echo "    $dag: done in $(( $(date +%s) - start )) s"

@@ -318,7 +318,7 @@ def evaluate_lakehouse(cfg=None, out_dir: str | Path | None = None, log_to_mlflo
     from datetime import datetime
 
     from andon.config import settings
-    from andon.delta_reader import read_table
+    from andon.tables import read_table
 
     cfg = cfg or settings()
     scores = read_table(

@@ -156,18 +156,17 @@ def write_features(spark: SparkSession, cfg: Settings, scope: str, df: DataFrame
 
     Feature tables are derived data: when the feature list changed (a new model version adds a
     column), the table is rewritten with the new schema, keeping only ``df``'s rows."""
-    from spark_jobs.common.delta_io import is_delta_table, register_table, replace_where
+    from andon.delta import is_delta_table, write_table
 
     path = cfg.table_path("gold", features_table(scope))
     bad = df.where((F.col("score_date") < F.lit(start)) | (F.col("score_date") > F.lit(end))).limit(1).count()
     if bad:
         raise ValueError(f"feature rows outside {start}..{end}")
-    if is_delta_table(spark, path) and spark.read.format("delta").load(path).schema != df.schema:
+    changed = is_delta_table(spark, path) and spark.read.format("delta").load(path).schema != df.schema
+    if changed:
         log.warning("gold.%s: feature columns changed, rewriting the table", features_table(scope))
-        df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
-    else:
-        replace_where(df, path, f"score_date >= '{start}' AND score_date <= '{end}'")
-    register_table(spark, cfg, "gold", features_table(scope))
+    write_table(df, cfg, "gold", features_table(scope), f"score_date >= '{start}' AND score_date <= '{end}'",
+                overwrite_schema=changed)
     return path
 
 
@@ -213,8 +212,8 @@ def train_models(
     last day in silver is an error, or with ``cap_cutoff`` (scheduled runs) moved to that day.
     Returns one dict per (scope, cutoff).
     """
+    from andon.spark import get_spark
     from ml.train import train_scope
-    from spark_jobs.common.session import get_spark
 
     cfg = cfg or settings()
     spark = get_spark(cfg)
@@ -415,8 +414,8 @@ def score_window(
     """Score every entity of every scope for the score dates ``start..end`` and replace those
     dates in ``gold.early_warning_scores``. Raises :class:`NoModelError` when a scope has no model
     at all; in replay mode, dates before a scope's first model are left unscored (reported)."""
-    from spark_jobs.common.delta_io import register_table, replace_where, sql_list
-    from spark_jobs.common.session import get_spark
+    from andon.delta import sql_list, write_table
+    from andon.spark import get_spark
 
     cfg = cfg or settings()
     start = date.fromisoformat(str(start))
@@ -443,13 +442,9 @@ def score_window(
             for p in parts[1:]:
                 scores = scores.unionByName(p)
             scores = conform_scores(spark, scores)
-            replace_where(
-                scores,
-                path,
-                f"scope = '{scope}' AND score_date >= '{start}' AND score_date <= '{end}'",
-                partition_by=["scope"],
-            )
-            register_table(spark, cfg, "gold", SCORES_TABLE)
+            write_table(scores, cfg, "gold", SCORES_TABLE,
+                        f"scope = '{scope}' AND score_date >= '{start}' AND score_date <= '{end}'",
+                        partition_by=["scope"])
             stats = (
                 spark.read.format("delta")
                 .load(path)

@@ -1,7 +1,7 @@
 """Training labels from outcomes that mature after the score date.
 
 Labels are derived from silver outcomes only (downstream tests, field returns), **never** from
-the simulator's ground-truth ledger (``landing/_ground_truth/``), which is kept for evaluation.
+the simulator's ground-truth ledger, which only the evaluation (``ml/evaluate.py``) reads.
 
 Every builder has the signature ``<scope>_labels(silver, keys, training_cutoff, ...)`` where
 ``keys`` is a DataFrame with the scope's entity key columns and ``score_date`` (typically the

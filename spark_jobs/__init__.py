@@ -1,1 +1,1 @@
-"""PySpark jobs of Andon Lakehouse: ``common`` (session, Delta I/O) and ``landing`` (bronze/silver)."""
+"""PySpark jobs of Andon Lakehouse: ``landing`` (files -> bronze -> silver) and ``mart`` (the dbt build)."""

@@ -56,7 +56,7 @@ def cfg():
 
 @pytest.fixture(scope="session")
 def spark(cfg):
-    from spark_jobs.common.session import get_spark
+    from andon.spark import get_spark
 
     session = get_spark(cfg)
     yield session
@@ -65,7 +65,7 @@ def spark(cfg):
 
 @pytest.fixture(scope="session")
 def dictionary(cfg):
-    from spark_jobs.landing.dictionary import load_dictionary
+    from andon.dictionary import load_dictionary
 
     return load_dictionary(cfg.raw["landing"]["data_dictionary"])
 

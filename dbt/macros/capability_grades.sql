@@ -1,5 +1,5 @@
 {#-
-  The five quality-management capability grades (docs/mart.md, /work/shared DOMAIN table):
+  The five quality-management capability grades (docs/mart.md, the domain brief's table):
 
   | grade | sigma level | Cpk     | rolled FPY | internal loss rate | external loss rate |
   | 1     | < 3         | < 1.00 or not measured | < 90 % | not measured | not measured |

@@ -16,7 +16,7 @@ import hmac
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from spark_jobs.landing.dictionary import DataDictionary, Feed, FieldSpec
+from andon.dictionary import DataDictionary, Feed, FieldSpec
 
 NUMBER = r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
 QUANTITY = rf"^\s*({NUMBER})\s*(\S*)\s*$"

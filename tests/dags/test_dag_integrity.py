@@ -50,7 +50,7 @@ def test_dag_files_stay_thin():
 
 
 def test_early_warning_dags_structure(dagbag):
-    from dags._common import ML_SCOPES
+    from andon_common import ML_SCOPES
 
     training, scoring, digest = (dagbag.dags[d] for d in ("andon_training", "andon_scoring", "andon_digest"))
     assert sorted(training.task_ids) == sorted(f"train_{s}" for s in ML_SCOPES)

@@ -11,12 +11,12 @@ import fnmatch
 import os
 import subprocess
 import sys
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from andon.delta_reader import read_table
+from andon.tables import read_table
 from tests.conftest import REPO
 from tests.integration.world import DAYS, START, simulate_world
 
@@ -45,11 +45,17 @@ def landing_dag():
 
 
 def run_dag(dag, first: date, last: date, force: bool = False):
+    """Run the DAG with the window's first day as logical date (a historical date: see world.py)
+    and check, as the front door does, that every task ran and succeeded."""
     from airflow.utils.state import DagRunState
 
-    run = dag.test(logical_date=None, run_conf={"start": first.isoformat(), "end": last.isoformat(),
-                                                "force": force})
+    from andon_cli.dag_runs import check_run
+
+    logical = datetime(first.year, first.month, first.day, tzinfo=UTC)
+    run = dag.test(logical_date=logical, run_conf={"start": first.isoformat(), "end": last.isoformat(),
+                                                   "force": force})
     assert run.state == DagRunState.SUCCESS, f"DAG run ended {run.state}"
+    assert check_run(dag.dag_id, run.run_id) == []
     return run
 
 
@@ -203,3 +209,17 @@ def test_quality_gate_failure_keeps_previous_silver(landed, cfg, spark, dictiona
     after = read_table(silver_path, where=f"landing_date = '{day}'")
     assert len(after) == len(before) > 0
     assert set(after["_run_id"]) == set(before["_run_id"])            # the previous version is what remains
+
+
+def test_a_run_without_tasks_is_caught(landing_dag, landed):
+    """A logical date before the DAG's start_date gives a run with no task instances that Airflow
+    marks successful; the front door's check (infra/run_dag.sh) names the tasks that did not run."""
+    from airflow.utils.state import DagRunState
+
+    from andon_cli.dag_runs import check_run
+
+    run = landing_dag.test(logical_date=datetime(1980, 1, 2, tzinfo=UTC),
+                           run_conf={"start": "1980-01-01", "end": "1980-01-01"})
+    assert run.state == DagRunState.SUCCESS                          # what Airflow says
+    problems = check_run("andon_landing", run.run_id)                # what the front door says
+    assert "land_mes (did not run)" in problems and len(problems) == len(landing_dag.task_ids)

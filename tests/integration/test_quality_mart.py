@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from andon.delta_reader import read_table
+from andon.tables import read_table
 from tests.conftest import REPO
 from tests.integration.world import land_world
 
@@ -35,7 +35,7 @@ def silver_landed(cfg, spark):
 
 @pytest.fixture(scope="module")
 def built(silver_landed, cfg, spark):
-    from andon.mart import build_mart
+    from spark_jobs.mart.runner import build_mart
 
     started = time.monotonic()
     summary = build_mart(cfg=cfg)
@@ -49,7 +49,7 @@ def _contracts() -> dict[str, dict[str, str]]:
 
 
 def test_build_succeeds_with_every_test(built):
-    from andon.mart import GOLD_MARTS
+    from spark_jobs.mart.runner import GOLD_MARTS
 
     assert built["success"] and not built["failures"]
     assert built["models"].get("success", 0) >= len(GOLD_MARTS) + 7          # marts + staging views
@@ -96,7 +96,7 @@ def test_capability_is_finite_and_grades_are_in_range(built, spark):
     cpks = [r["cpk"] for r in spark.table("gold.fct_spc_capability").select("cpk").collect()]
     assert any(c is not None and math.isfinite(c) for c in cpks)
     assert spark.table("gold.fct_spc_capability").where("sigma_within_method = 'mr_bar_over_1_128'").count() > 0
-    grades = spark.table("gold.mart_capability_grade").collect()
+    grades = spark.table("gold.fct_capability_grade").collect()
     assert grades
     for row in grades:
         per_column = [row[c] for c in ("sigma_level_grade", "cpk_grade", "rolled_fpy_grade",
@@ -116,7 +116,7 @@ def test_supplier_lots_and_losses_join_up(built, spark):
 
 
 def test_docs_generate_writes_catalog_and_manifest(built, cfg):
-    from andon.mart import generate_docs
+    from spark_jobs.mart.runner import generate_docs
 
     files = generate_docs(cfg=cfg)
     for name in ("manifest.json", "catalog.json"):

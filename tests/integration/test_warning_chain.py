@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from andon.delta_reader import read_table
+from andon.tables import read_table
 from tests.conftest import REPO
 from tests.integration.world import DAYS, END, START, land_world
 
@@ -72,7 +72,7 @@ def chain(cfg, spark, dagbag):
 
 
 def test_mart_tables_are_populated(chain, cfg):
-    from andon.mart import GOLD_MARTS
+    from spark_jobs.mart.runner import GOLD_MARTS
 
     for mart in GOLD_MARTS:
         df = read_table(cfg.table_path("gold", mart))

@@ -10,7 +10,9 @@ from __future__ import annotations
 from datetime import date, timedelta
 from pathlib import Path
 
-START = date(2026, 3, 2)
+# A historical period (before the DAGs' first scheduled year): any period must land (issue:
+# a logical date before a DAG's start_date used to make a run without tasks that "succeeded").
+START = date(2025, 6, 2)
 DAYS = 45
 SEED = 7
 SCALE = 0.1
@@ -18,7 +20,7 @@ END = START + timedelta(days=DAYS - 1)
 
 
 def simulate_world(cfg) -> Path:
-    from andon.simulator import simulate
+    from simulator import simulate
 
     landing = Path(cfg.landing_root)
     simulate(landing, days=DAYS, seed=SEED, scale=SCALE, start=START)
@@ -27,7 +29,8 @@ def simulate_world(cfg) -> Path:
 
 def land_world(cfg, spark) -> Path:
     """Simulate and land the world without Airflow (for test files run on their own)."""
-    from dags._common import SOURCES
+    from andon_common import SOURCES
+
     from spark_jobs.landing.job import land_source
 
     landing = simulate_world(cfg)

@@ -1,4 +1,4 @@
-"""Pure helpers of ``andon bench``: rates, ratio, result assembly and formatting.
+"""Pure helpers of the landing benchmark (``python -m bench``): rates, ratio, result assembly and formatting.
 
 No Spark here: the benchmark's figures are recorded, never asserted.
 """
@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from andon.bench import (
+from bench.landing import (
     Timing,
     build_results,
     fmt_rate,

@@ -45,7 +45,7 @@ def test_merge_and_env_parsing():
 
 
 def test_spark_conf_carries_delta_and_metastore(tmp_path):
-    from spark_jobs.common.session import spark_conf
+    from andon.spark import spark_conf
 
     conf = spark_conf(load_settings(environ={"ANDON_HOME": str(tmp_path)}))
     assert conf["spark.jars.packages"] == "io.delta:delta-spark_4.2_2.13:4.4.0"

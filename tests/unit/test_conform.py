@@ -6,8 +6,8 @@ from datetime import date, datetime
 
 import pytest
 
+from spark_jobs.landing.bronze import bronze_schema
 from spark_jobs.landing.conform import bronze_column, conform, pseudonym, split_valid
-from spark_jobs.landing.job import bronze_schema
 
 KEY = b"unit-test-key"
 

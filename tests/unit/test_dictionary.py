@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from andon.config import CONF_DIR
-from spark_jobs.landing.dictionary import DictionaryError, parse_dictionary
+from andon.dictionary import DictionaryError, parse_dictionary
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ def test_every_source_has_feeds(dictionary):
 
 
 def test_dag_silver_assets_match_dictionary(dictionary):
-    from dags._common import SILVER_TABLES
+    from andon_common import SILVER_TABLES
 
     for source in dictionary.sources:
         assert sorted(SILVER_TABLES[source]) == sorted(f.silver_table for f in dictionary.feeds_of(source))

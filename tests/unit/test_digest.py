@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 import pandas as pd
 
-from andon.digest import charts, iso_week, kpi_changes, new_warnings, render
+from reporting.digest import charts, iso_week, kpi_changes, new_warnings, render
 
 MON = date(2026, 3, 9)
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from andon import mart
 from andon.config import load_settings
+from spark_jobs.mart import runner as mart
 from tests.conftest import REPO
 
 DBT = REPO / "dbt"
@@ -108,11 +108,12 @@ def test_marts_have_key_tests_and_hand_computed_unit_tests(manifest):
         assert (node_id, "unique") in tested and (node_id, "not_null") in tested, name
     assert any(n["name"].startswith("assert_statistics_macros") for n in tests)
     unit_tests = {u["model"] for u in manifest["unit_tests"].values()}
-    assert {"fct_spc_capability", "fct_route_rolled_yield", "mart_capability_grade"} <= unit_tests
+    assert {"fct_spc_capability", "fct_route_rolled_yield", "fct_capability_grade"} <= unit_tests
 
 
 def test_quality_mart_dag_runs_on_every_silver_table():
-    from dags._common import SILVER_TABLES
+    from andon_common import SILVER_TABLES
+
     from dags.andon_quality_mart import andon_quality_mart
 
     dag = andon_quality_mart()

@@ -49,6 +49,6 @@ def test_days_between_and_env_numbers():
 
 
 def test_dag_scopes_match_the_jobs():
-    from dags._common import ML_SCOPES
+    from andon_common import ML_SCOPES
 
     assert tuple(ML_SCOPES) == SCOPES

@@ -1,4 +1,4 @@
-"""Unit tests of the source simulator (``andon.simulator``) against docs/sources.md.
+"""Unit tests of the source simulator (``simulator``) against docs/sources.md.
 
 Small runs only (a few days, scale 0.1-0.5). Expected values (dialects, code domains,
 file names) are written out here from the contract rather than imported from the
@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from andon.simulator import simulate
-from andon.simulator.cli import add_cli, run
-from andon.simulator.world import SITES
+from simulator import simulate
+from simulator.cli import add_cli, run
+from simulator.world import SITES
 
 START = dt.date(2026, 3, 2)
 SOURCES = ("mes", "spc", "lims", "field_returns", "supplier")

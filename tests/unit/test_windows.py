@@ -4,8 +4,8 @@ from datetime import date, datetime
 
 import pytest
 
-from andon.summary import summarize_results
-from andon.windows import landing_days
+from andon.dates import landing_days
+from spark_jobs.landing.job import summarize_results
 
 
 def test_window_is_inclusive():

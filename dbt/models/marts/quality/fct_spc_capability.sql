@@ -14,7 +14,7 @@
 -- expected_ppm: out-of-spec fraction of the fitted normal (mean, sigma_overall) per million,
 --   i.e. long-term DPMO with one opportunity per measurement.
 -- has_sufficient_data: at least capability_min_measurements (30) measurements in the week;
---   only such weeks feed mart_capability_grade (a week cut by the data's edge is not graded).
+--   only such weeks feed fct_capability_grade (a week cut by the data's edge is not graded).
 -- sigma_level: Z = Phi^-1(1 - expected_ppm / 1e6) + 1.5 (short-term, 1.5 sigma shift), with
 --   expected_ppm floored at 0.001 (Z capped at 7.4978); see macros/statistics.sql.
 

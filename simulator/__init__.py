@@ -2,7 +2,7 @@
 would drop into the landing zone (see ``docs/sources.md``), plus a ground-truth ledger of
 the injected quality incidents and bad input.
 
-Public API: :func:`simulate`. CLI wiring: :mod:`andon.simulator.cli`.
+Public API: :func:`simulate`. CLI wiring: :mod:`simulator.cli`.
 """
 
 from .generate import simulate

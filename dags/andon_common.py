@@ -1,12 +1,18 @@
 """Shared DAG wiring: default arguments, the Spark pool and the assets each source publishes.
 
-Kept free of heavy imports: the DAG processor parses these files often.
+Imported by the DAG files as the top-level module ``andon_common``: Airflow puts the DAG
+folder (the bundle root) on ``sys.path``, so this works the same in ``make demo``, in tests
+(``pythonpath`` in pyproject.toml) and in a deployment that ships this folder next to the
+installed ``andon-lakehouse`` wheel (docs/deployment.md). ``.airflowignore`` keeps the DAG
+processor from looking for DAGs in it. Kept free of heavy imports: the DAG processor parses
+these files often.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+import pendulum
 from airflow.sdk import Asset
 
 SOURCES = ["mes", "spc", "lims", "field_returns", "supplier"]
@@ -21,6 +27,11 @@ SILVER_TABLES = {
 }
 
 SPARK_POOL = "spark_embedded"
+
+# Every DAG may run for any day from this one on: a plant backfills years of history, and a
+# logical date before a DAG's start_date would make a run without tasks that "succeeds".
+# infra/run_dag.sh also checks that every expected task ran.
+EARLIEST_DAY = pendulum.datetime(1990, 1, 1, tz="UTC")
 
 DEFAULT_ARGS = {
     "owner": "data-engineering",

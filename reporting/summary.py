@@ -7,43 +7,21 @@ reader: no JVM, so ``andon summary`` answers in a second or two.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
-from pathlib import Path
 
 from andon.config import Settings, settings
 
 log = logging.getLogger(__name__)
 
 
-def summarize_results(results: list[list[dict]]) -> dict:
-    """Condense the per-source task results of one landing DAG run (logged, returned to XCom)."""
-    summary: dict = {"files_new": 0, "files_skipped": 0, "failed_days": [], "feeds": {}}
-    for per_source in results:
-        for feed in per_source:
-            summary["files_new"] += feed["files_new"]
-            summary["files_skipped"] += feed["files_skipped"]
-            statuses = defaultdict(int)
-            for day in feed["days"]:
-                statuses[day["status"]] += 1
-                if day["status"] == "failed_gate":
-                    summary["failed_days"].append(f"{feed['feed']} {day['landing_date']}")
-            summary["feeds"][feed["feed"]] = dict(statuses)
-    log.info("landing run: %s new files, %s already landed; per feed: %s", summary["files_new"],
-             summary["files_skipped"], summary["feeds"])
-    for failed in summary["failed_days"]:
-        log.error("quality gate failed (previous silver kept): %s", failed)
-    return summary
-
-
 def _read(path: str, columns: list[str] | None = None):
-    from andon.delta_reader import read_table
+    from andon.tables import read_table
 
     return read_table(path, columns)
 
 
 def lakehouse_summary(cfg: Settings | None = None) -> str:
     """Per source and feed: days, bronze rows, silver rows, quarantine by reason, DQ KPIs; paths."""
-    from spark_jobs.landing.dictionary import load_dictionary
+    from andon.dictionary import load_dictionary
 
     cfg = cfg or settings()
     dd = load_dictionary(cfg.raw["landing"]["data_dictionary"])
@@ -83,6 +61,5 @@ def lakehouse_summary(cfg: Settings | None = None) -> str:
               f"  Delta tables    {cfg.lakehouse_root}/<bronze|silver|ops>/<table>",
               f"  metastore       {cfg.raw['metastore']['derby_home']} (databases bronze, silver, ops)",
               f"  DQ results      {cfg.table_path('ops', 'dq_results')}",
-              f"  quarantine      {cfg.table_path('bronze', 'quarantine')}",
-              f"  ground truth    {Path(cfg.landing_root) / '_ground_truth'}"]
+              f"  quarantine      {cfg.table_path('bronze', 'quarantine')}"]
     return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""``andon bench``: landing throughput against a plain Spark Parquet write.
+"""``make bench`` (``python -m bench``): landing throughput against a plain Spark Parquet write.
 
 What one run does, in one process and one Spark session:
 
@@ -319,7 +319,7 @@ def _sum_reasons(per_day) -> dict[str, int]:
 
 def _parquet_all(spark, cfg, feeds, plain_root: Path) -> list[Timing]:
     """Time a plain Parquet write of every bronze table, read and cached beforehand (untimed)."""
-    from spark_jobs.common.delta_io import is_delta_table
+    from andon.delta import is_delta_table
 
     timings: list[Timing] = []
     for feed in feeds:
@@ -357,9 +357,9 @@ def run_benchmark(args: argparse.Namespace) -> int:
         raise ValueError("a Spark session is already active in this process; run the benchmark on its own")
 
     from andon.config import load_settings
-    from andon.simulator import simulate
-    from spark_jobs.common.session import get_spark
-    from spark_jobs.landing.dictionary import load_dictionary
+    from andon.dictionary import load_dictionary
+    from andon.spark import get_spark
+    from simulator import simulate
 
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)

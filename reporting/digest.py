@@ -2,7 +2,7 @@
 
 Reads the gold tables with delta-rs (no JVM): ``early_warning_scores``, ``fct_route_rolled_yield``,
 ``fct_station_daily_yield``, ``fct_spc_capability``, ``fct_field_return_cohorts`` and
-``mart_capability_grade``. Sections:
+``fct_capability_grade``. Sections:
 
 1. **New warnings** by scope: entities warned this week that were not warned the week before,
    with the highest score, the threshold, the five top factors and the model version;
@@ -301,7 +301,7 @@ def render(
 def write_digest(day: date | str | None = None, cfg=None) -> Path:
     """Write the digest of the ISO week holding ``day`` (default: the last scored day)."""
     from andon.config import settings
-    from andon.delta_reader import read_table
+    from andon.tables import read_table
 
     cfg = cfg or settings()
     scores = read_table(cfg.table_path("gold", "early_warning_scores"))
@@ -322,7 +322,7 @@ def write_digest(day: date | str | None = None, cfg=None) -> Path:
         new_warnings(scores, week_start),
         scores,
         kpis,
-        gold("mart_capability_grade"),
+        gold("fct_capability_grade"),
         charts(scores, rolled, week_end),
     )
     out = Path(cfg.raw["paths"]["digests"])

@@ -68,7 +68,7 @@ def _python() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m spark_jobs.common.session --check``: start a session (fetching the jars once)."""
+    """``python -m andon.spark --check``: start a session (fetching the jars once)."""
     import argparse
 
     parser = argparse.ArgumentParser(description=main.__doc__)

@@ -1,11 +1,10 @@
-"""``andon``: the command line of Andon Lakehouse.
+"""``andon``: the one command line of Andon Lakehouse; each command dispatches to its stage.
 
     andon simulate --days 90 --seed 42 --scale 1.0   write five sources' native files to the landing zone
     andon land --source mes --start D [--end D]        land one source in-process (what one Airflow task
-                                                       or a spark-submit on a cluster runs)
+                                                       runs; spark_jobs/landing/main.py for spark-submit)
     andon summary                                      what landed: rows, quarantine, DQ KPIs, paths
     andon paths                                        where the state lives
-    andon bench                                        landing throughput vs a plain Parquet write
     andon train [--cutoff D] [--replay-from D]         train and register the early-warning models
     andon score --start D [--end D] [--models replay]  score into gold.early_warning_scores
     andon evaluate                                     scores vs the ground-truth ledger, model vs baseline
@@ -26,30 +25,19 @@ from andon.config import andon_home, settings
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from andon.simulator.cli import run
+    from simulator.cli import run
 
     return run(args, Path(args.out) if args.out else Path(settings().landing_root))
 
 
 def _land(args: argparse.Namespace) -> int:
-    from andon.windows import landing_days, run_landing
+    from spark_jobs.landing.main import run
 
-    days = landing_days(args.start, args.end)
-    sources = [args.source] if args.source != "all" else None
-    if sources is None:
-        from spark_jobs.landing.dictionary import load_dictionary
-
-        sources = load_dictionary(settings().raw["landing"]["data_dictionary"]).sources
-    results = [run_landing(source, [d.isoformat() for d in days], args.run_id, force=args.force)
-               for source in sources]
-    failed = [f"{feed['feed']} {day['landing_date']}" for per in results for feed in per
-              for day in feed["days"] if day["status"] == "failed_gate"]
-    print(json.dumps({"sources": sources, "days": len(days), "failed_days": failed}))
-    return 1 if failed else 0
+    return run(args)
 
 
 def _summary(args: argparse.Namespace) -> int:
-    from andon.summary import lakehouse_summary
+    from reporting.summary import lakehouse_summary
 
     print(lakehouse_summary())
     return 0
@@ -66,12 +54,6 @@ def _paths(args: argparse.Namespace) -> int:
     print(f"airflow home    {cfg.raw['airflow']['home']}")
     print(f"spark master    {cfg.raw['spark']['master']}")
     return 0
-
-
-def _bench(args: argparse.Namespace) -> int:
-    from andon.bench import run_benchmark
-
-    return run_benchmark(args)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -102,7 +84,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _digest(args: argparse.Namespace) -> int:
-    from andon.digest import write_digest
+    from reporting.digest import write_digest
 
     print(write_digest(args.day))
     return 0
@@ -114,28 +96,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    from andon.simulator.cli import add_cli
+    from simulator.cli import add_cli
 
     add_cli(sub)
     sub.choices["simulate"].set_defaults(func=_simulate)
 
-    land = sub.add_parser("land", help="land one source (or all) for a window of days, in-process")
-    land.add_argument("--source", default="all", help="mes, spc, lims, field_returns, supplier or all")
-    land.add_argument("--start", required=True, help="first day, YYYY-MM-DD")
-    land.add_argument("--end", help="last day, YYYY-MM-DD (default: start)")
-    land.add_argument("--force", action="store_true", help="re-land files even if already landed")
-    land.add_argument("--run-id", default="cli", help="run id recorded in bronze and DQ results")
+    from spark_jobs.landing.main import build_parser as land_parser
+
+    land = land_parser(sub.add_parser("land", help="land one source (or all) for a window of days, in-process"))
     land.set_defaults(func=_land)
 
     sub.add_parser("summary", help="rows per layer, quarantine by reason, DQ KPIs, paths").set_defaults(
         func=_summary)
     sub.add_parser("paths", help="where the local state lives").set_defaults(func=_paths)
-
-    bench = sub.add_parser("bench", help="landing throughput vs a plain Spark Parquet write")
-    bench.add_argument("--days", type=int, default=14, help="simulated days to land (default 14)")
-    bench.add_argument("--scale", type=float, default=1.0, help="simulator scale factor")
-    bench.add_argument("--out", default="bench/results", help="folder for the results file")
-    bench.set_defaults(func=_bench)
 
     scopes = ["incoming_material", "factory_output", "field_return"]
     train = sub.add_parser("train", help="train and register the early-warning models (what andon_training runs)")

@@ -2,7 +2,7 @@
 
 dbt-spark's ``method: session`` calls ``SparkSession.builder.enableHiveSupport().getOrCreate()``,
 which returns the session already running in the process. So :func:`build_mart` first creates
-THE session with :func:`spark_jobs.common.session.get_spark` (Delta extensions, Hive metastore,
+THE session with :func:`andon.spark.get_spark` (Delta extensions, Hive metastore,
 jar cache from ``conf/*.yaml``), then invokes dbt through its Python API (``dbtRunner``).
 
 dbt's ``target/`` and ``logs/`` go under ``$ANDON_HOME/dbt/`` so the repository stays clean;
@@ -27,7 +27,7 @@ GOLD_MARTS = (
     "fct_supplier_lot_quality",
     "fct_field_return_cohorts",
     "fct_quality_loss",
-    "mart_capability_grade",
+    "fct_capability_grade",
 )
 
 
@@ -68,7 +68,7 @@ def dbt_env(cfg: Settings) -> dict[str, str]:
 def _invoke(args: list[str], cfg: Settings) -> Any:
     from dbt.cli.main import dbtRunner
 
-    from spark_jobs.common.session import get_spark
+    from andon.spark import get_spark
 
     get_spark(cfg)  # FIRST: dbt-spark's session method reuses this session (Delta + metastore)
     os.environ.update(dbt_env(cfg))
@@ -131,7 +131,7 @@ def generate_docs(cfg: Settings | None = None) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m andon.mart [--select ...] [--docs]``."""
+    """``python -m spark_jobs.mart.runner [--select ...] [--docs]``."""
     import argparse
     import json
 

@@ -1,4 +1,9 @@
-"""Delta Lake writes in one place: idempotent replaces and metastore registration."""
+"""Delta Lake writes in one place: :func:`write_table` (an atomic replace, registered in the metastore).
+
+Every table of the lakehouse lives at ``<lakehouse>/<layer>/<table>`` (``Settings.table_path``)
+and is registered as the external table ``<layer>.<table>``, so Spark SQL, dbt and the
+metastore see the same thing whichever engine wrote it.
+"""
 
 from __future__ import annotations
 
@@ -25,20 +30,28 @@ def sql_list(values) -> str:
     return ", ".join("'" + str(v).replace("\\", "\\\\").replace("'", "\\'") + "'" for v in values)
 
 
-def replace_where(df: DataFrame, path: str, predicate: str, partition_by: list[str] | None = None) -> None:
-    """Atomically replace the rows matching ``predicate`` with ``df`` (one Delta commit).
+def write_table(df: DataFrame, cfg: Settings, layer: str, table: str, replace: str,
+                partition_by: list[str] | None = None, overwrite_schema: bool = False) -> str:
+    """Atomically replace the rows of ``<layer>.<table>`` matching ``replace`` with ``df``.
 
-    Every row of ``df`` must satisfy ``predicate``. Re-running with the same input leaves the
-    table's content unchanged, which is what makes landing idempotent.
+    One Delta commit; every row of ``df`` must satisfy the predicate ``replace`` (Delta checks
+    it). Re-running with the same input leaves the table's content unchanged, which is what
+    makes landing, features and scores idempotent. The first write creates the table,
+    partitioned by ``partition_by``; ``overwrite_schema=True`` rewrites the whole table with
+    ``df``'s schema (derived tables whose columns changed). Returns ``"<layer>.<table>"``.
     """
     spark = df.sparkSession
-    writer = df.write.format("delta")
-    if not is_delta_table(spark, path):
+    path = cfg.table_path(layer, table)
+    writer = df.write.format("delta").mode("overwrite")
+    if overwrite_schema or not is_delta_table(spark, path):
         if partition_by:
             writer = writer.partitionBy(*partition_by)
-        writer.mode("overwrite").save(path)
-        return
-    writer.mode("overwrite").option("replaceWhere", predicate).save(path)
+        if overwrite_schema:
+            writer = writer.option("overwriteSchema", "true")
+        writer.save(path)
+    else:
+        writer.option("replaceWhere", replace).save(path)
+    return register_table(spark, cfg, layer, table)
 
 
 _REGISTERED: set[tuple[str, str]] = set()

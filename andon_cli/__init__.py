@@ -1,0 +1,1 @@
+"""The ``andon`` command line: one entry point that dispatches to the stages."""

@@ -1,0 +1,1 @@
+"""Reporting for people: the weekly early-warning digest and the lakehouse summary."""

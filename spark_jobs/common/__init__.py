@@ -1,1 +1,0 @@
-"""SparkSession construction and Delta Lake I/O shared by every job."""
