@@ -15,11 +15,11 @@ from datetime import date, datetime
 
 import pytest
 import yaml
+from pyspark.sql import types as T
 
 from andon.config import CONF_DIR
 from spark_jobs.landing.conform import bronze_column, conform, pseudonym, split_valid
 from spark_jobs.landing.dictionary import DictionaryError, parse_dictionary
-from spark_jobs.landing.job import bronze_schema
 from spark_jobs.landing.parsers import MALFORMED, parse_csv
 
 KEY = b"unit-test-key"
@@ -31,14 +31,21 @@ def raw():
     return yaml.safe_load((CONF_DIR / "data_dictionary.yaml").read_text())
 
 
+def bronze_schema(feed):
+    """The bronze columns conform reads: lineage, raw record, parse error, source fields as text."""
+    lineage = [T.StructField("landing_date", T.DateType()), T.StructField("_source_file", T.StringType()),
+               T.StructField("_record_locator", T.StringType())]
+    text = ["_record", "_parse_error", "_parse_detail", *(bronze_column(n) for n in feed.source_fields)]
+    return T.StructType(lineage + [T.StructField(name, T.StringType()) for name in text])
+
+
 def bronze(spark, feed, records):
     """Bronze rows from ``(landing_date, file, locator, fields)`` tuples (or bare field dicts)."""
     schema = bronze_schema(feed)
     data = []
     for i, record in enumerate(records):
         day, file, locator, fields = record if isinstance(record, tuple) else (DAY, "f", f"line:{i + 2}", record)
-        values = {"landing_date": day, "_source_file": file, "_file_sha256": "0", "_record_locator": locator,
-                  "_record": "raw", "_run_id": "t", "_ingested_at": datetime(2026, 3, 3),
+        values = {"landing_date": day, "_source_file": file, "_record_locator": locator, "_record": "raw",
                   **{bronze_column(k): v for k, v in fields.items()}}
         data.append(tuple(values.get(f.name) for f in schema.fields))
     return spark.createDataFrame(data, schema)
