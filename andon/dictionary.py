@@ -16,6 +16,7 @@ import yaml
 
 SPARK_TYPES = {"string", "integer", "double", "boolean", "date", "timestamp"}
 FORMATS = {"csv", "jsonl", "json", "xml"}
+DECIMAL_SEPARATORS = {".", ","}
 FIELD_KEYS = {
     "from", "required", "cast", "date_format", "time_format", "local_time_zone_of", "code_map",
     "domain", "quantity_of", "unit_field", "money", "graded", "only_when", "unit_of",
@@ -64,6 +65,7 @@ class Feed:
     event_time: str | None
     fields: tuple[FieldSpec, ...]
     delimiter: str = ","
+    decimal_separator: str = "."
     record_element: str | None = None
     parent_element: str | None = None
     record_path: str | None = None
@@ -166,16 +168,32 @@ def parse_dictionary(data: dict[str, Any]) -> DataDictionary:
             if spec.source is None and spec.unit_of is None and spec.constant is None:
                 raise DictionaryError(f"feed {name}, element {spec.element}: needs 'from', 'unit_of' "
                                       "or 'constant'")
+        mapped_sources = {s.source for s in specs if s.source}
+        for spec in specs:
+            for setting, ref in (("graded.when_field", (spec.graded or {}).get("when_field")),
+                                 ("only_when.field", (spec.only_when or {}).get("field"))):
+                if ref and ref not in mapped_sources:
+                    raise DictionaryError(f"feed {name}, element {spec.element}: {setting} {ref!r} is not a "
+                                          "source field this feed maps")
+        separator = raw.get("decimal_separator", ".")
+        if separator not in DECIMAL_SEPARATORS:
+            raise DictionaryError(f"feed {name}: decimal_separator must be one of {sorted(DECIMAL_SEPARATORS)}, "
+                                  f"not {separator!r}")
         keys = tuple(raw.get("primary_key") or ())
         if not keys or any(k not in {s.element for s in specs} for k in keys):
             raise DictionaryError(f"feed {name}: primary_key must name mapped elements")
         feeds[name] = Feed(
             name=name, source=raw["source"], format=raw["format"], file_glob=raw["file_glob"],
             silver_table=raw["silver_table"], primary_key=keys, event_time=raw.get("event_time"),
-            fields=specs, delimiter=raw.get("delimiter", ","), record_element=raw.get("record_element"),
+            fields=specs, delimiter=raw.get("delimiter", ","), decimal_separator=separator,
+            record_element=raw.get("record_element"),
             parent_element=raw.get("parent_element"), record_path=raw.get("record_path"),
             personal_data=tuple(raw.get("personal_data") or ()),
         )
+    for conv in conversions:
+        if conv.get("from") == conv.get("to"):
+            raise DictionaryError(f"unit conversion {conv.get('from')!r} -> {conv.get('to')!r}: identity "
+                                  "conversions are implicit, remove the entry")
     for char, spec in characteristics.items():
         if "unit" not in spec:
             raise DictionaryError(f"characteristic {char}: no canonical unit")

@@ -18,10 +18,32 @@ from pyspark.sql import functions as F
 
 from andon.dictionary import DataDictionary, Feed, FieldSpec
 
-NUMBER = r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
-QUANTITY = rf"^\s*({NUMBER})\s*(\S*)\s*$"
+# Numbers must be read completely: an optional sign, digits with at most one decimal separator
+# (the feed's ``decimal_separator``, "." or ","), an optional exponent. No thousands separators,
+# no NaN/Infinity, nothing after the number (except a unit token where the unit is in the text).
 INTEGER = r"^\s*[-+]?[0-9]+\s*$"
-DOUBLE = rf"^\s*{NUMBER}\s*$"
+# A unit token in the text must not start with a digit, sign or separator, so "12,5O um" (a
+# decimal comma in a "." feed) is a wrong_type and never "12 <unit ',5O'>". A unit that starts
+# with a digit (the canonical unit "1") is accepted after white space.
+UNIT_TOKEN = r"(?:\s+([^\s.,+\-]\S*)|([^\s0-9.,+\-]\S*))"
+
+
+def number_pattern(decimal_separator: str = ".") -> str:
+    """Regex (no anchors, no groups) of one number written with ``decimal_separator``."""
+    sep = "\\" + decimal_separator
+    return rf"[-+]?(?:[0-9]+(?:{sep}[0-9]*)?|{sep}[0-9]+)(?:[eE][-+]?[0-9]+)?"
+
+
+def number_only(decimal_separator: str = ".") -> str:
+    """The whole text is one number (surrounding spaces allowed)."""
+    return rf"^\s*({number_pattern(decimal_separator)})\s*$"
+
+
+def quantity_text(decimal_separator: str = ".") -> str:
+    """The whole text is ``<number>[ ]<unit>`` (groups: number, unit after space, attached unit)."""
+    return rf"^\s*({number_pattern(decimal_separator)}){UNIT_TOKEN}?\s*$"
+
+
 SPARK_TYPE = {"string": "string", "integer": "int", "double": "double", "boolean": "boolean",
               "date": "date", "timestamp": "timestamp"}
 
@@ -60,8 +82,12 @@ def hmac_sha256_hex(key: bytes, column: Column) -> Column:
 
 
 def pseudonym(key: bytes, value: str) -> str:
-    """Python twin of the Spark pseudonym, for tests and for look-ups by a data steward."""
-    return hmac.new(key, value.strip().lower().encode("utf-8"), hashlib.sha256).hexdigest()
+    """Python twin of the Spark pseudonym, for tests and for look-ups by a data steward.
+
+    Normalisation as in Spark: leading/trailing spaces (U+0020 only, like Spark ``trim``) are
+    removed, then the text is lower-cased (Unicode, no locale); HMAC-SHA256 over its UTF-8 bytes.
+    """
+    return hmac.new(key, value.strip(" ").lower().encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 class _Builder:
@@ -73,6 +99,7 @@ class _Builder:
         self.key = key
         self.values: dict[str, Column] = {}
         self.violations: list[Column] = []
+        self.separator = feed.decimal_separator
         self.units = _map_literal({c: s["unit"] for c, s in dictionary.characteristics.items()})
         self.factors = _map_literal({f"{c['from']}|{c['to']}": str(c["factor"])
                                      for c in dictionary.unit_conversions})
@@ -84,19 +111,32 @@ class _Builder:
         self.violations.append(F.when(condition, F.struct(F.lit(reason).alias("reason"),
                                                           detail.alias("detail"))))
 
+    def to_double(self, number_text: Column) -> Column:
+        """A matched number in the feed's convention -> double."""
+        if self.separator != ".":
+            number_text = F.regexp_replace(number_text, "\\" + self.separator, ".")
+        return F.trim(number_text).try_cast("double")
+
     def quantity(self, spec: FieldSpec, raw: Column, target_unit: Column) -> Column:
-        text_unit = F.regexp_extract(raw, QUANTITY, 2)
-        unit = F.nullif(F.trim(F.col(bronze_column(spec.unit_field))), F.lit("")) if spec.unit_field \
-            else F.nullif(text_unit, F.lit(""))
-        matches = raw.rlike(QUANTITY)
-        number = F.regexp_extract(raw, QUANTITY, 1).try_cast("double")
+        if spec.unit_field:
+            # The unit has its own field: the text is a number and nothing else.
+            pattern = number_only(self.separator)
+            unit = F.nullif(F.trim(F.col(bronze_column(spec.unit_field))), F.lit(""))
+        else:
+            pattern = quantity_text(self.separator)
+            unit = F.nullif(F.concat(F.regexp_extract(raw, pattern, 2), F.regexp_extract(raw, pattern, 3)),
+                            F.lit(""))
+        matches = raw.rlike(pattern)
+        number = self.to_double(F.regexp_extract(raw, pattern, 1))
         conv_key = F.concat_ws("|", unit, target_unit)
         same = unit == target_unit                   # identity conversions are implicit
         factor = F.when(same, F.lit(1.0)).otherwise(F.element_at(self.factors, conv_key).cast("double"))
         offset = F.when(same, F.lit(0.0)).otherwise(F.element_at(self.offsets, conv_key).cast("double"))
         grade_cond = F.lit(False)
         if spec.graded:
-            grade_cond = F.col(bronze_column(spec.graded["when_field"])).isin(spec.graded["values"])
+            # null-safe: a record without the grade field is not graded (and must parse as a number)
+            grade_cond = F.coalesce(F.col(bronze_column(spec.graded["when_field"])).isin(spec.graded["values"]),
+                                    F.lit(False))
             grade_value = F.element_at(_map_literal(self.dd.code_maps[spec.graded["code_map"]]), raw)
             self.violation(raw.isNotNull() & grade_cond & grade_value.isNull(), "unknown_code", spec, raw)
         self.violation(raw.isNotNull() & ~grade_cond & ~matches, "wrong_type", spec, raw)
@@ -147,8 +187,9 @@ class _Builder:
             self.violation(value.isNotNull() & ~value.rlike(INTEGER), "wrong_type", spec, raw)
             return F.when(value.rlike(INTEGER), F.trim(value).try_cast("int"))
         if cast == "double":
-            self.violation(value.isNotNull() & ~value.rlike(DOUBLE), "wrong_type", spec, raw)
-            return F.when(value.rlike(DOUBLE), F.trim(value).try_cast("double"))
+            double = number_only(self.separator)
+            self.violation(value.isNotNull() & ~value.rlike(double), "wrong_type", spec, raw)
+            return F.when(value.rlike(double), self.to_double(value))
         if cast == "boolean":
             lowered = F.lower(value)
             self.violation(value.isNotNull() & ~lowered.isin("true", "false"), "wrong_type", spec, raw)
@@ -184,30 +225,41 @@ def conform(bronze: DataFrame, feed: Feed, dictionary: DataDictionary, key: byte
     )
 
 
+def locator_ordinal(locator: Column) -> Column:
+    """The record number of a locator (``line:N`` / ``record:N`` -> N) as a long; null for ``*``."""
+    return F.nullif(F.regexp_extract(locator, r":([0-9]+)$", 1), F.lit("")).try_cast("long")
+
+
 def split_valid(conformed: DataFrame, feed: Feed) -> tuple[DataFrame, DataFrame, DataFrame]:
     """Split conformed records into (silver rows, quarantined rows, collapsed replays).
 
     Duplicates are resolved within one landing day, so the result of a day never depends on
-    which other days were landed in the same run. Valid records that share a primary key are
-    *replays* when their canonical content is identical (a file delivered twice): the first by
-    (file, locator) is kept and the others
-    are collapsed, counted, never silently lost. Records sharing a key with *different*
-    content are conflicting, and all but the first are quarantined as ``duplicate_key``.
+    which other days were landed in the same run. Within the day, records of one primary key
+    are ordered by file path, then by record number (``line:8`` before ``line:133``): the first
+    is kept. Later records with identical canonical content are *replays* (a file delivered
+    twice), collapsed and counted, never silently lost. Later records with *different* content
+    are conflicting and quarantined as ``duplicate_key``. Across landing days nothing is
+    resolved here: silver holds one row per key and day, and dbt staging keeps the latest day
+    (``dbt/macros/latest_per_key.sql``).
     """
     elements = [spec.element for spec in feed.fields]
     valid = conformed.where(F.col("_reason").isNull())
-    order = Window.partitionBy("landing_date", *feed.primary_key).orderBy("_source_file", "_record_locator")
+    order = Window.partitionBy("landing_date", *feed.primary_key).orderBy(
+        "_source_file", F.asc_nulls_last(locator_ordinal(F.col("_record_locator"))), "_record_locator")
     ranked = (valid
               .withColumn("_content", F.sha2(F.to_json(F.struct(*elements)), 256))
               .withColumn("_rank", F.row_number().over(order))
-              .withColumn("_first_content", F.first("_content").over(order)))
-    silver = ranked.where(F.col("_rank") == 1).drop("_content", "_rank", "_first_content", "_reason",
+              .withColumn("_first_content", F.first("_content").over(order))
+              .withColumn("_kept", F.concat_ws(" ", F.first("_source_file").over(order),
+                                               F.first("_record_locator").over(order))))
+    silver = ranked.where(F.col("_rank") == 1).drop("_content", "_rank", "_first_content", "_kept", "_reason",
                                                     "_reason_detail", "_record")
     replays = ranked.where((F.col("_rank") > 1) & (F.col("_content") == F.col("_first_content")))
     conflicts = (ranked.where((F.col("_rank") > 1) & (F.col("_content") != F.col("_first_content")))
                  .withColumn("_reason", F.lit("duplicate_key"))
                  .withColumn("_reason_detail", F.concat(F.lit("key "), F.concat_ws("|", *feed.primary_key),
-                                                        F.lit(" already landed with other content"))))
+                                                        F.lit(" already landed with other content (kept: "),
+                                                        F.col("_kept"), F.lit(")"))))
     invalid = conformed.where(F.col("_reason").isNotNull())
     quarantined = invalid.unionByName(conflicts.select(*invalid.columns))
     return silver, quarantined, replays.select(*LINEAGE)
