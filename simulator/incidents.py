@@ -19,6 +19,10 @@ field_return       build_lot    a share of one build lot carries a      28 days 
                                 early in the field
 =================  ===========  ======================================  ===================
 
+This is the **legacy** timetable (what ``simulate`` does without a scenario). Scenario runs
+draw any number of these and more kinds, plus decoys, in :mod:`simulator.timetable`
+(see ``docs/scenarios.md``).
+
 The plan object answers the questions the generators ask ("is this lot defective?",
 "is this station faulty today?") and records what happened so that the ledger row
 (for a supplier lot: the last day a line consumed it) is exact.

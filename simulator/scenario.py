@@ -52,8 +52,18 @@ DECOY_KINDS: dict[str, dict[str, Any]] = {
     "gauge_recalibration": {"shift_sigma": [0.5, 1.0]},
 }
 TIMETABLES = ("poisson", "legacy")
-_TOP_KEYS = {"name", "description", "timetable", "horizon_days", "scale", "seed", "start", "quiet_days",
-             "incidents", "decoys"}
+_TOP_KEYS = {
+    "name",
+    "description",
+    "timetable",
+    "horizon_days",
+    "scale",
+    "seed",
+    "start",
+    "quiet_days",
+    "incidents",
+    "decoys",
+}
 _ENTRY_KEYS = {"kind", "rate_per_30d", "min_count"}
 
 
@@ -167,9 +177,7 @@ def _entries(section: Any, kinds: dict[str, dict[str, Any]], label: str) -> tupl
         min_count = raw.get("min_count", 0)
         if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 0:
             raise ScenarioError(f"{where}: min_count must be a whole number >= 0, got {min_count!r}")
-        params = {
-            key: _range(where, key, raw.get(key, default), default) for key, default in kinds[kind].items()
-        }
+        params = {key: _range(where, key, raw.get(key, default), default) for key, default in kinds[kind].items()}
         if kind in ("defective_lot", "supplier_process_change"):
             frac = params["defect_fraction"]
             if max(frac if isinstance(frac, list) else [frac]) > 1:

@@ -98,9 +98,7 @@ def _pick(rng: np.random.Generator, options: list):
     return options[int(rng.integers(0, len(options)))] if options else None
 
 
-def plan_scenario(
-    scn: Scenario, seed: int, days: int, scale: float, start: dt.date
-) -> tuple[IncidentPlan, list[Lot]]:
+def plan_scenario(scn: Scenario, seed: int, days: int, scale: float, start: dt.date) -> tuple[IncidentPlan, list[Lot]]:
     """The incident plan (with decoys) and the lot schedule of a Poisson scenario."""
     plan = IncidentPlan(days=days)
     busy = _Occupancy()
@@ -125,11 +123,18 @@ def plan_scenario(
                 for ln in (x for x in LINES if x.site == site):
                     factor = 1 + shift if ln.product == up else 1 - shift
                     plan.volume_changes.append((ln.code, d0, d0 + n - 1, factor))
-                plan.decoys.append(Decoy(
-                    "factory_output", "site", site, d0, d0 + n - 1, "product_mix_change",
-                    f"Product mix at {site} shifts towards {up}: its line builds {shift:.0%} more and the other "
-                    f"line {shift:.0%} less from {date(d0)} to {date(d0 + n - 1)}; yields unchanged.",
-                ))
+                plan.decoys.append(
+                    Decoy(
+                        "factory_output",
+                        "site",
+                        site,
+                        d0,
+                        d0 + n - 1,
+                        "product_mix_change",
+                        f"Product mix at {site} shifts towards {up}: its line builds {shift:.0%} more and the other "
+                        f"line {shift:.0%} less from {date(d0)} to {date(d0 + n - 1)}; yields unchanged.",
+                    )
+                )
             elif entry.kind == "new_line_ramp":
                 ramp, factor = _draw(rng, p["ramp_days"]), _draw(rng, p["fail_factor"])
                 sites = [s.code for s in SITES if not any(x.site == s.code for x in plan.extra_lines)]
@@ -143,12 +148,19 @@ def plan_scenario(
                 plan.line_fail_factor[line.code] = factor
                 end = d0 + ramp + DECOY_WINDOW_DAYS
                 busy.take(line.code, d0, end)
-                plan.decoys.append(Decoy(
-                    "factory_output", "line", line.code, d0, end, "new_line_ramp",
-                    f"New line {line.code} starts building {product} on {date(d0)} and ramps its volume from 30 % "
-                    f"to 100 % over {ramp} days; its baseline fail rates are {factor:.1f} x the other lines' "
-                    f"and stay stable (a lower but steady yield, no incident).",
-                ))
+                plan.decoys.append(
+                    Decoy(
+                        "factory_output",
+                        "line",
+                        line.code,
+                        d0,
+                        end,
+                        "new_line_ramp",
+                        f"New line {line.code} starts building {product} on {date(d0)} and ramps its volume from 30 % "
+                        f"to 100 % over {ramp} days; its baseline fail rates are {factor:.1f} x the other lines' "
+                        f"and stay stable (a lower but steady yield, no incident).",
+                    )
+                )
             elif entry.kind == "planned_supplier_change":
                 taken = {sw[0] for sw in switches}
                 cands = []
@@ -172,12 +184,20 @@ def plan_scenario(
                 }
                 end = d0 + DECOY_WINDOW_DAYS
                 busy.take(f"part:{part}", d0, end)
-                plan.decoys.append(Decoy(
-                    "incoming_material", "supplier_part", f"{new}-{part}", d0, end, "planned_supplier_change",
-                    f"Planned change: {part} ({cat}) lots ship from {new} instead of {old} from {date(d0)} on "
-                    f"(qualified, good quality). {new}'s parameters sit at slightly different levels inside "
-                    f"spec; downstream yield is unchanged.",
-                ))
+                plan.decoys.append(
+                    Decoy(
+                        "incoming_material",
+                        "supplier_part",
+                        f"{new}-{part}",
+                        d0,
+                        end,
+                        "planned_supplier_change",
+                        f"Planned change: {part} ({cat}) lots ship from {new} instead of {old} "
+                        f"from about {date(d0)} on "
+                        f"(qualified, good quality). {new}'s parameters sit at slightly different levels inside "
+                        f"spec; downstream yield is unchanged.",
+                    )
+                )
             elif entry.kind == "shipping_peak":
                 n, factor = _draw(rng, p["days"]), _draw(rng, p["volume_factor"])
                 prods = [p_.code for p_ in PRODUCTS if busy.free(f"peak:{p_.code}", d0, d0 + n - 1)]
@@ -188,11 +208,18 @@ def plan_scenario(
                 for ln in (x for x in LINES if x.product == product):
                     plan.volume_changes.append((ln.code, d0, d0 + n - 1, factor))
                 end = d0 + n - 1 + DECOY_WINDOW_DAYS
-                plan.decoys.append(Decoy(
-                    "field_return", "product", product, d0, end, "shipping_peak",
-                    f"Shipping peak of {product}: every line builds and ships {factor:.1f} x its usual volume from "
-                    f"{date(d0)} to {date(d0 + n - 1)}; more returns follow in absolute numbers, at the same rate.",
-                ))
+                plan.decoys.append(
+                    Decoy(
+                        "field_return",
+                        "product",
+                        product,
+                        d0,
+                        end,
+                        "shipping_peak",
+                        f"Shipping peak of {product}: every line builds and ships {factor:.1f} x its usual volume from "
+                        f"{date(d0)} to {date(d0 + n - 1)}; more returns follow in absolute numbers, at the same rate.",
+                    )
+                )
             elif entry.kind == "gauge_recalibration":
                 shift = float(rng.choice([-1.0, 1.0])) * _draw(rng, p["shift_sigma"])
                 line = _pick(rng, [x.code for x in LINES if busy.free(x.code, d0, d0 + 14)])
@@ -201,11 +228,18 @@ def plan_scenario(
                 char = _pick(rng, [c.name for c in CHARACTERISTICS])
                 busy.take(line, d0, d0 + 14)
                 plan.gauge_shifts.append((line, char, d0, shift))
-                plan.decoys.append(Decoy(
-                    "factory_output", "line", line, d0, d0 + 14, "gauge_recalibration",
-                    f"The {char} gauge of {line} is recalibrated on {date(d0)}: its readings move by {shift:+.2f} "
-                    f"sigma and stay there, inside spec; the process itself and the yield are unchanged.",
-                ))
+                plan.decoys.append(
+                    Decoy(
+                        "factory_output",
+                        "line",
+                        line,
+                        d0,
+                        d0 + 14,
+                        "gauge_recalibration",
+                        f"The {char} gauge of {line} is recalibrated on {date(d0)}: its readings move by {shift:+.2f} "
+                        f"sigma and stay there, inside spec; the process itself and the yield are unchanged.",
+                    )
+                )
 
     # ---- the lot schedule, with supplier switches and demand changes -----------------------
     def demand(part: str, site: str, day: int) -> float:
@@ -224,6 +258,12 @@ def plan_scenario(
     changed = bool(plan.volume_changes or plan.extra_lines)
     lots = build_lot_schedule(seed, days, scale, switches=switches, qty_factor=qty_factor if changed else None)
     in_run = [lt for lt in lots if 0 <= lt.ship_day < days]
+    for decoy in plan.decoys:  # a switch starts with the new supplier's first shipment
+        if decoy.kind == "planned_supplier_change":
+            first = [lt.ship_day for lt in in_run if f"{lt.supplier}-{lt.part}" == decoy.entity_id]
+            if first:
+                decoy.start_day = min(first)
+                decoy.end_day = decoy.start_day + DECOY_WINDOW_DAYS
 
     # ---- incidents ------------------------------------------------------------------------
     lots_of: dict[tuple[str, str], list[Lot]] = defaultdict(list)
@@ -237,7 +277,9 @@ def plan_scenario(
         for d0 in starts:
             if entry.kind == "defective_lot":
                 frac = round(_draw(rng, p["defect_fraction"]), 4)
-                pairs = sorted(k for k in lots_of if busy.free(f"pair:{k[0]}:{k[1]}", d0, d0 + 14) and k not in switched)
+                pairs = sorted(
+                    k for k in lots_of if busy.free(f"pair:{k[0]}:{k[1]}", d0, d0 + 14) and k not in switched
+                )
                 pair = _pick(rng, pairs)
                 if pair is None:
                     continue
@@ -249,8 +291,13 @@ def plan_scenario(
                 cat = PART_BY_CODE[lot.part].category
                 plan.defective_lots[lot.lot_id] = frac
                 plan.lot_incidents[lot.lot_id] = Incident(
-                    "incoming_material", "supplier_lot", lot.lot_id, lot.ship_day, lot.arrival_day,
-                    "defective_lot", frac,
+                    "incoming_material",
+                    "supplier_lot",
+                    lot.lot_id,
+                    lot.ship_day,
+                    lot.arrival_day,
+                    "defective_lot",
+                    frac,
                     f"{frac:.0%} of the pieces of {cat} lot {lot.lot_id} from {lot.supplier} (received at "
                     f"{lot.site}) are defective; supplier data shifts, IQC and ICT/FT fail more often on units "
                     f"built with it.",
@@ -262,8 +309,10 @@ def plan_scenario(
                 opts = []
                 for pair in sorted(lots_of):
                     seq = [lt for lt in lots_of[pair] if lt.ship_day >= d0][: n_early + n_bad]
-                    if pair in switched or len(seq) < n_early + n_bad or any(
-                        lt.lot_id in plan.defective_lots for lt in seq
+                    if (
+                        pair in switched
+                        or len(seq) < n_early + n_bad
+                        or any(lt.lot_id in plan.defective_lots for lt in seq)
                     ):
                         continue
                     if busy.free(f"pair:{pair[0]}:{pair[1]}", seq[0].ship_day, seq[-1].arrival_day + 14):
@@ -279,8 +328,13 @@ def plan_scenario(
                 for lt in bad:
                     plan.defective_lots[lt.lot_id] = frac
                 inc = Incident(
-                    "incoming_material", "supplier_part", f"{sup}-{part}", seq[0].ship_day, bad[-1].arrival_day,
-                    "supplier_process_change", frac,
+                    "incoming_material",
+                    "supplier_part",
+                    f"{sup}-{part}",
+                    seq[0].ship_day,
+                    bad[-1].arrival_day,
+                    "supplier_process_change",
+                    frac,
                     f"{sup} changes its {PART_BY_CODE[part].category} process for {part}: from lot {seq[0].lot_id} "
                     f"(shipped {date(seq[0].ship_day)}) the critical parameter shifts {shift:g} sigma inside spec; "
                     f"from lot {bad[0].lot_id} on ({len(bad)} lots) {frac:.0%} of the pieces are defective "
@@ -299,12 +353,16 @@ def plan_scenario(
                 st = station_id(line, stage)
                 code = "FT-IO" if stage == "FT" else "ICT-OPEN"
                 if entry.kind == "station_false_fail":
-                    text = (f"Fixture fault on tester {st}: about {rate:.0%} of first attempts fail falsely "
-                            f"({code}) for {n} days; the retest passes, no real defect.")
+                    text = (
+                        f"Fixture fault on tester {st}: about {rate:.0%} of first attempts fail falsely "
+                        f"({code}) for {n} days; the retest passes, no real defect."
+                    )
                 else:
-                    text = (f"Probe/fixture wear on tester {st}: false fails ({code}) climb gradually to about "
-                            f"{rate:.0%} of first attempts over {n} days until the fixture is replaced; retests "
-                            f"pass, no real defect.")
+                    text = (
+                        f"Probe/fixture wear on tester {st}: false fails ({code}) climb gradually to about "
+                        f"{rate:.0%} of first attempts over {n} days until the fixture is replaced; retests "
+                        f"pass, no real defect."
+                    )
                 plan.station_incidents.append(
                     Incident("factory_output", "station", st, d0, d0 + n - 1, entry.kind, rate, text)
                 )
@@ -319,13 +377,21 @@ def plan_scenario(
                 if line is None:
                     continue
                 busy.take(line, d0, d0 + n - 1)
-                plan.drifts.append(Incident(
-                    "factory_output", "line", line, d0, d0 + n - 1, "process_drift", params["shift_sigma"],
-                    f"Stencil wear on {line}: {DRIFT_CHAR} mean drifts up by up to {params['shift_sigma']:g} sigma "
-                    f"and its spread grows {params['sigma_growth']:.0%} over {n} days, raising FT fails (up to "
-                    f"{params['ft_fail']:.0%}); corrected after the last day.",
-                    params=params,
-                ))
+                plan.drifts.append(
+                    Incident(
+                        "factory_output",
+                        "line",
+                        line,
+                        d0,
+                        d0 + n - 1,
+                        "process_drift",
+                        params["shift_sigma"],
+                        f"Stencil wear on {line}: {DRIFT_CHAR} mean drifts up by up to {params['shift_sigma']:g} sigma "
+                        f"and its spread grows {params['sigma_growth']:.0%} over {n} days, raising FT fails (up to "
+                        f"{params['ft_fail']:.0%}); corrected after the last day.",
+                        params=params,
+                    )
+                )
             elif entry.kind == "latent_defect":
                 frac = round(_draw(rng, p["fraction"]), 4)
                 params = {
@@ -337,14 +403,22 @@ def plan_scenario(
                     continue
                 busy.take(f"latent:{line.code}", d0, d0)
                 lot = f"{line.code}-{line.product}-{(start + dt.timedelta(days=d0)).strftime('%Y%m%d')}"
-                plan.latents.append(Incident(
-                    "field_return", "build_lot", lot, d0, d0, "latent_defect", frac,
-                    f"About {frac:.0%} of build lot {lot} carry cracked BGA solder joints: the lab sees "
-                    f"{params['void_excess_pct']:g} points more voiding, burn-in catches about "
-                    f"{params['burn_in_fail']:.0%} of them (REL-HANG), the rest ship and return early from the "
-                    f"field (INTERMITTENT/FM-SJ mostly).",
-                    params=params,
-                ))
+                plan.latents.append(
+                    Incident(
+                        "field_return",
+                        "build_lot",
+                        lot,
+                        d0,
+                        d0,
+                        "latent_defect",
+                        frac,
+                        f"About {frac:.0%} of build lot {lot} carry cracked BGA solder joints: the lab sees "
+                        f"{params['void_excess_pct']:g} points more voiding, burn-in catches about "
+                        f"{params['burn_in_fail']:.0%} of them (REL-HANG), the rest ship and return early from the "
+                        f"field (INTERMITTENT/FM-SJ mostly).",
+                        params=params,
+                    )
+                )
             elif entry.kind == "regional_field_failure":
                 n, frac = _draw(rng, p["days"]), round(_draw(rng, p["fraction"]), 4)
                 combos = [
@@ -355,12 +429,19 @@ def plan_scenario(
                     continue
                 product, region = combo
                 busy.take(f"env:{product}", d0, d0 + n - 1)
-                plan.regionals.append(Incident(
-                    "field_return", "product_region", f"{product}-{region}", d0, d0 + n - 1,
-                    "regional_field_failure", frac,
-                    f"Environmental failure mode: about {frac:.0%} of the {product} units shipped to {region} from "
-                    f"{date(d0)} to {date(d0 + n - 1)} corrode at the ports in damp sites and return within weeks "
-                    f"(PORT_FAIL/FM-IO mostly, high humidity); no factory test sees it.",
-                    params={"product": product, "region": region, "life_scale_days": 40.0},
-                ))
+                plan.regionals.append(
+                    Incident(
+                        "field_return",
+                        "product_region",
+                        f"{product}-{region}",
+                        d0,
+                        d0 + n - 1,
+                        "regional_field_failure",
+                        frac,
+                        f"Environmental failure mode: about {frac:.0%} of the {product} units shipped to {region} from "
+                        f"{date(d0)} to {date(d0 + n - 1)} corrode at the ports in damp sites and return within weeks "
+                        f"(PORT_FAIL/FM-IO mostly, high humidity); no factory test sees it.",
+                        params={"product": product, "region": region, "life_scale_days": 40.0},
+                    )
+                )
     return plan, lots
