@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from .generate import simulate
+from .scenario import ScenarioError, load_scenario, scenario_names
 
 _DESCRIPTION = """\
 Write what the five systems of record (MES, SPC, LIMS, field returns, supplier data)
@@ -23,7 +24,23 @@ incidents and bad input are listed in <landing>/_ground_truth/.
 
 The landing directory is emptied first. The same arguments always produce
 byte-identical files.
+
+Without --scenario the fixed legacy timetable of six incidents is used. With
+--scenario NAME|FILE (a file in conf/scenarios/ or a path, see docs/scenarios.md)
+incidents and benign changes (decoys, listed in _ground_truth/decoys.csv) arrive
+as Poisson processes; --days/--seed/--scale/--start override the scenario's values.
 """
+
+
+class _Explicit(argparse.Action):
+    """Store the value and remember that the option was given (it overrides the scenario)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        given = set(getattr(namespace, "explicit", set()))
+        given.add(self.dest)
+        namespace.explicit = given
+
 
 
 def _date(text: str) -> dt.date:
@@ -58,14 +75,18 @@ def add_cli(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--days",
         type=_positive_int,
+        action=_Explicit,
         default=90,
         metavar="N",
         help="business days to simulate (default 90; a 90-day run holds every incident)",
     )
-    p.add_argument("--seed", type=int, default=42, metavar="S", help="random seed (default 42)")
+    p.add_argument(
+        "--seed", type=int, action=_Explicit, default=42, metavar="S", help="random seed (default 42)"
+    )
     p.add_argument(
         "--scale",
         type=_positive_float,
+        action=_Explicit,
         default=1.0,
         metavar="SF",
         help="volume factor: units per line per day = round(40 * SF) (default 1.0)",
@@ -73,9 +94,18 @@ def add_cli(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--start",
         type=_date,
+        action=_Explicit,
         default=dt.date(2026, 3, 2),
         metavar="YYYY-MM-DD",
         help="first business day (default 2026-03-02)",
+    )
+    p.add_argument(
+        "--scenario",
+        default=None,
+        metavar="NAME|FILE",
+        help="scenario file or name in conf/scenarios/ (shipped: "
+        + ", ".join(scenario_names())
+        + "); its horizon, seed, scale and start apply unless given as options",
     )
     p.add_argument(
         "--out",
@@ -101,9 +131,17 @@ def run(args: argparse.Namespace, landing_dir: Path | None = None) -> int:
             flush=True,
         )
 
-    summary = simulate(
-        target, days=args.days, seed=args.seed, scale=args.scale, start=args.start, progress=progress
-    )
+    scenario = None
+    kwargs = {"days": args.days, "seed": args.seed, "scale": args.scale, "start": args.start}
+    if getattr(args, "scenario", None):
+        try:
+            scenario = load_scenario(args.scenario)
+        except ScenarioError as exc:
+            print(f"simulate: {exc}", file=sys.stderr)
+            return 2
+        given = getattr(args, "explicit", set())
+        kwargs = {k: v for k, v in kwargs.items() if k in given}
+    summary = simulate(target, progress=progress, scenario=scenario, **kwargs)
     summary["seconds"] = round(time.monotonic() - t0, 1)
     print(json.dumps(summary, indent=2))
     return 0

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .incidents import DRIFT_CHAR, DRIFT_FT_FAIL, DRIFT_SHIFT_SIGMA, DRIFT_SIGMA_GROWTH, IncidentPlan
+from .incidents import DRIFT_CHAR, IncidentPlan
 from .materials import Inventory, Lot
 from .world import (
     BASE_FAIL_P,
@@ -36,6 +36,7 @@ from .world import (
 SHIFT_START = 6 * 3600
 SHIFT_END = 22 * 3600 - 1  # last second of the production day written to MES/SPC
 MAX_ATTEMPTS = 3
+FALSE_FAIL_CODE = {"ICT": "ICT-OPEN", "FT": "FT-IO"}  # a worn probe or faulty fixture loses contact
 IQC_SAMPLES = 5
 
 TESTLOG_HEADER = [
@@ -145,7 +146,9 @@ def run_route(
     site = SITE_BY_CODE[unit.site]
     rows: list[TestRow] = []
     t = unit.start
-    drift = plan.drift_progress(unit.line, day)
+    drift, _, _, drift_ft = plan.drift_state(unit.line, day)
+    base_factor = plan.base_fail_factor(unit.line)
+    burn_in = plan.latent_burn_in_fail(unit.build_lot) if unit.latent else 0.0
     for order, stage in enumerate(STAGES):
         t += int(
             rng.integers(
@@ -153,7 +156,7 @@ def run_route(
             )
         )
         station = station_id(unit.line, stage)
-        false_rate = plan.false_fail_rate(station, day) if stage == "FT" else 0.0
+        false_rate = plan.false_fail_rate(station, day) if stage in ("ICT", "FT") else 0.0
 
         def attempt_row(tt, attempt, result, code, disposition, cost, order=order, station=station, stage=stage):
             """One MES_TESTLOG row of this unit at this station (LOT_NO empty: not an IQC sample)."""
@@ -168,13 +171,15 @@ def run_route(
             if attempt == 1:
                 if unit.defect_part and rng.random() < HARD_DEFECT_DETECT_P[stage]:
                     new_cause = "hard"
-                elif stage == "FT" and drift > 0 and rng.random() < DRIFT_FT_FAIL * drift:
+                elif stage == "REL" and burn_in and unit.latent and rng.random() < burn_in:
+                    new_cause = "latent"
+                elif stage == "FT" and drift > 0 and rng.random() < drift_ft * drift:
                     new_cause = "process"
                 elif false_rate and rng.random() < false_rate:
                     new_cause = "false"
-                elif rng.random() < BASE_FAIL_P[stage]:
+                elif rng.random() < BASE_FAIL_P[stage] * base_factor:
                     new_cause = "base"
-            elif cause in ("hard", "process"):
+            elif cause in ("hard", "process", "latent"):
                 if disp == "RETEST" and rng.random() < 0.85:
                     new_cause = cause
                 elif rng.random() < 0.05:
@@ -189,10 +194,12 @@ def run_route(
             disp = _pick_disposition(rng, cause, attempt)
             if cause == "hard":
                 code = DEFECT_FAIL_CODE[unit.defect_part][stage]
+            elif cause == "latent":
+                code = DEFECT_FAIL_CODE["BGA_MODULE"][stage]
             elif cause == "process":
                 code = ("FT-IO", "FT-BOOT")[int(rng.integers(0, 2))]
             elif cause == "false":
-                code = "FT-IO"
+                code = FALSE_FAIL_CODE[stage]
             else:
                 codes = FAIL_CODES[stage]
                 code = codes[int(rng.integers(0, len(codes)))]
@@ -201,6 +208,8 @@ def run_route(
                 cost = f"{rng.uniform(15, 60):.2f}"
                 if cause == "hard":
                     unit.defect_part = None  # the defective component is replaced
+                elif cause == "latent":
+                    unit.latent = False  # the cracked joints are reworked
             elif disp == "SCRAP":
                 cost = f"{material_cost(unit.product):.2f}"
             rows.append(attempt_row(tt, attempt, site.result_fail, code, disp, cost))
@@ -223,10 +232,13 @@ def build_units(
     serial_next: dict[tuple[str, str], int],
     inventory: Inventory,
     plan: IncidentPlan,
+    lines=LINES,
 ) -> list[Unit]:
-    """Create the day's units of one site, in build order, with their component lots."""
+    """Create the day's units of one site, in build order, with their component lots.
+
+    Lines missing from ``n_per_line`` (not yet running) build nothing."""
     units: list[Unit] = []
-    for line in (ln for ln in LINES if ln.site == site):
+    for line in (ln for ln in lines if ln.site == site and ln.code in n_per_line):
         rng = child_rng(seed, "build", day, line.code)
         n = n_per_line[line.code]
         starts = np.sort(rng.integers(SHIFT_START, SHIFT_START + int(7.5 * 3600), n))
@@ -309,14 +321,14 @@ def iqc_rows(
 # ---------------------------------------------------------------------------
 
 
-def line_process(seed: int) -> dict[str, dict[str, tuple[float, float]]]:
+def line_process(seed: int, lines=LINES) -> dict[str, dict[str, tuple[float, float]]]:
     """Per line and characteristic: (baseline mean, within sigma), canonical units.
 
     Each line sits a little off target (|offset| <= 0.3 sigma) with a sigma 0.9-1.1 times
     the nominal one, which puts the baseline Cpk between about 1.3 and 1.8.
     """
     out: dict[str, dict[str, tuple[float, float]]] = {}
-    for line in LINES:
+    for line in lines:
         rng = child_rng(seed, "process", line.code)
         out[line.code] = {}
         for ch in CHARACTERISTICS:
@@ -333,25 +345,28 @@ def _spec(v: float | None, factor: float, offset: float, decimals: int, unit: st
 
 
 def spc_records(
-    seed: int, day: int, site: str, date_s: str, ymd: str, process: dict, plan: IncidentPlan
+    seed: int, day: int, site: str, date_s: str, ymd: str, process: dict, plan: IncidentPlan, lines=LINES
 ) -> tuple[list[dict], list[bool]]:
-    """The day's SPC measurements of a site's lines: 8 subgroups per characteristic."""
+    """The day's SPC measurements of a site's running lines: 8 subgroups per characteristic."""
     recs: list[tuple[tuple, dict, bool]] = []
-    for line in (ln for ln in LINES if ln.site == site):
+    for line in (ln for ln in lines if ln.site == site and plan.line_active(ln.code, day)):
         rng = child_rng(seed, "spc", day, line.code)
-        drift = plan.drift_progress(line.code, day)
+        drift, shift_sigma, sigma_growth, _ = plan.drift_state(line.code, day)
         protected = plan.line_under_incident(line.code, day)
         for ci, ch in enumerate(CHARACTERISTICS):
             mean, sigma = process[line.code][ch.name]
             if drift and ch.name == DRIFT_CHAR:
-                mean += DRIFT_SHIFT_SIGMA * sigma * drift
-                sigma *= 1 + DRIFT_SIGMA_GROWTH * drift
+                mean += shift_sigma * sigma * drift
+                sigma *= 1 + sigma_growth * drift
+            gauge = plan.gauge_offset(line.code, ch.name, day)
             unit, factor, offset, dec = spc_unit(site, ch)
             lsl, usl, tgt = (_spec(v, factor, offset, dec, unit) for v in (ch.lsl, ch.usl, ch.target))
             for k in range(1, SPC_SUBGROUPS_PER_DAY + 1):
                 secs = SHIFT_START + (k - 1) * 7200 + int(rng.integers(300, 6000))
                 sg_mean = mean + rng.normal(0, 0.25 * ch.sigma)
                 vals = rng.normal(sg_mean, sigma, ch.n)
+                if gauge:  # a recalibrated gauge reads systematically higher or lower
+                    vals = vals + gauge * ch.sigma
                 if ch.name == "SOLDER_VOID":
                     vals = np.clip(vals, 0.001, None)
                 sg = f"{line.code}-{ch.name}-{ymd}-{k:02d}"
@@ -422,17 +437,18 @@ def lims_samples(
     arrivals: list[Lot],
     lot_void_pct,
     plan: IncidentPlan,
+    lines=LINES,
 ) -> list[LimsSample]:
     """Lab samples of the day: every build lot (void rate, ionic contamination, shear),
     a second sample of some lots, and solder-void/cleanliness checks of arriving lots."""
     rng = child_rng(seed, "lims", day)
     samples: list[LimsSample] = []
-    for line in LINES:
+    for line in (ln for ln in lines if plan.line_active(ln.code, day)):
         build_lot = f"{line.code}-{line.product}-{ymd}"
         void_mean = process[line.code]["SOLDER_VOID"][0] * 100
         latent = plan.latent_fraction(build_lot) > 0
         if latent:
-            void_mean += 8.0  # the lab sees more voiding in the lot with cracked joints
+            void_mean += plan.latent_void_excess(build_lot)  # more voiding in the lot with cracked joints
         protected = latent or plan.line_under_incident(line.code, day)
         n_samples = 2 if rng.random() < 0.3 else 1
         for s in range(n_samples):

@@ -37,6 +37,8 @@ from .world import (
     PHONE_PREFIX,
     PRODUCT_BY_CODE,
     REGION_PROFILE,
+    REGIONAL_HUMIDITY_EXCESS,
+    REGIONAL_SYMPTOM_WEIGHTS,
     REGIONS,
     SITE_BY_CODE,
     WEAROUT_SCALE,
@@ -56,7 +58,7 @@ class ClaimSeed:
     ship_day: int
     fail_day: int
     doa: bool
-    cause: str  # "base", "latent" or "escape"
+    cause: str  # "base", "latent", "escape" or "regional" (environmental failure mode)
     region: str
     protected: bool
     recv_day: int  # day the claim reaches the RMA system (and its export)
@@ -157,12 +159,16 @@ def build_claims(
             symptom = "DOA"
         elif s.cause in ("latent", "escape"):
             symptom = _weighted(rng, LATENT_SYMPTOM_WEIGHTS)
+        elif s.cause == "regional":
+            symptom = _weighted(rng, REGIONAL_SYMPTOM_WEIGHTS)
         else:
             symptom = _weighted(rng, BASE_SYMPTOM_WEIGHTS)
         usage_opts = PRODUCT_BY_CODE[s.model].usage
         usage = usage_opts[int(rng.integers(0, len(usage_opts)))]
         temp_mean, hum_mean = REGION_PROFILE[s.region]
         temp = rng.normal(temp_mean + (6.0 if usage in ("OUTDOOR", "FACTORY") else 0.0), 4.0)
+        if s.cause == "regional":  # the failures cluster at the damp end of the region's climate
+            hum_mean += REGIONAL_HUMIDITY_EXCESS
         hum = int(np.clip(round(rng.normal(hum_mean, 10.0)), 10, 95))
         claim = {
             "rma_no": "",

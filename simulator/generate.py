@@ -39,8 +39,10 @@ from .factory import (
     spc_records,
 )
 from .field import ClaimSeed, build_claims, installed_base_claims, installed_base_size, life_days, pick_region
-from .incidents import INCIDENT_COLUMNS, plan_incidents
+from .incidents import DECOY_COLUMNS, INCIDENT_COLUMNS, plan_incidents
 from .materials import UNITS_PER_LINE_DAY, WARMUP_DAYS, Inventory, Lot, build_lot_schedule, daily_demand
+from .scenario import Scenario, load_scenario
+from .timetable import plan_scenario
 from .world import (
     DOA_DAYS,
     LINES,
@@ -88,12 +90,18 @@ class ShipItem:
 class Simulation:
     """State carried from day to day (inventories, queues, running numbers)."""
 
-    def __init__(self, seed: int, days: int, scale: float, start: dt.date) -> None:
+    def __init__(
+        self, seed: int, days: int, scale: float, start: dt.date, scenario: Scenario | None = None
+    ) -> None:
         self.seed, self.days, self.scale, self.start = seed, days, scale, start
         self.per_line_day = max(1, round(UNITS_PER_LINE_DAY * scale))
-        self.lots = build_lot_schedule(seed, days, scale)
-        self.plan = plan_incidents(seed, days, self.lots, start)
-        self.process = line_process(seed)
+        if scenario is None or scenario.legacy:
+            self.lots = build_lot_schedule(seed, days, scale)
+            self.plan = plan_incidents(seed, days, self.lots, start)
+        else:
+            self.plan, self.lots = plan_scenario(scenario, seed, days, scale, start)
+        self.lines = LINES + tuple(self.plan.extra_lines)
+        self.process = line_process(seed, self.lines)
         self.injector = Injector(seed, days)
         self.inventory = Inventory()
         self.arrivals: dict[int, list[Lot]] = defaultdict(list)
@@ -160,7 +168,7 @@ class Simulation:
         files = DayFiles()
         for site in SITES:
             self._mes(d, site.code, date_s, ymd, [lt for lt in arrivals if lt.site == site.code], files)
-            recs, prot = spc_records(self.seed, d, site.code, date_s, ymd, self.process, self.plan)
+            recs, prot = spc_records(self.seed, d, site.code, date_s, ymd, self.process, self.plan, self.lines)
             files.spc[site.code] = LinePayload(
                 "spc",
                 f"spc/{date_s}/spc_{site.code.lower()}_{ymd}.jsonl",
@@ -175,17 +183,19 @@ class Simulation:
         return files
 
     def _mes(self, d: int, site: str, date_s: str, ymd: str, arrivals: list[Lot], files: DayFiles) -> None:
-        n_per_line = {
-            ln.code: max(1, int(child_rng(self.seed, "volume", d, ln.code).poisson(self.per_line_day)))
-            for ln in LINES
-            if ln.site == site
-        }
+        n_per_line = {}
+        for ln in self.lines:
+            if ln.site != site or not self.plan.line_active(ln.code, d):
+                continue
+            factor = self.plan.volume_factor(ln.code, d)
+            mean = self.per_line_day if factor == 1.0 else self.per_line_day * factor
+            n_per_line[ln.code] = max(1, int(child_rng(self.seed, "volume", d, ln.code).poisson(mean)))
         units = build_units(
-            self.seed, d, site, date_s, ymd, n_per_line, self.serial_next, self.inventory, self.plan
+            self.seed, d, site, date_s, ymd, n_per_line, self.serial_next, self.inventory, self.plan, self.lines
         )
         rows: list[TestRow] = iqc_rows(self.seed, d, site, date_s, arrivals, self.plan)
         ship_rng = child_rng(self.seed, "ship-plan", d, site)
-        for line in (ln for ln in LINES if ln.site == site):
+        for line in (ln for ln in self.lines if ln.code in n_per_line):
             rng = child_rng(self.seed, "route", d, line.code)
             wo = f"WO-{site}-{ymd}-{line.number}"
             for u in (u for u in units if u.line == line.code):
@@ -245,6 +255,7 @@ class Simulation:
         )
         rng = child_rng(self.seed, "ship", d, site)
         life_rng = child_rng(self.seed, "life", d, site)
+        env_rng = child_rng(self.seed, "regional", d, site) if self.plan.regionals else None
         ship_rows = []
         for k, it in enumerate(items, 1):
             region = pick_region(rng, site)
@@ -260,10 +271,15 @@ class Simulation:
                 ]
             )
             t = life_days(life_rng, it.latent, it.escaped)
+            cause = "latent" if it.latent else ("escape" if it.escaped else "base")
+            env = self.plan.regional_incident(it.product, region, d) if env_rng is not None else None
+            if env is not None and env_rng.random() < env.magnitude:
+                t_env = float(env.params["life_scale_days"] * env_rng.weibull(1.5))
+                if t_env < t:  # the environmental failure mode strikes first
+                    t, cause = t_env, "regional"
             fail_day = d + int(t)
             recv = fail_day + int(life_rng.integers(2, 11))
             if recv < self.days:
-                cause = "latent" if it.latent else ("escape" if it.escaped else "base")
                 self.pending_claims[recv].append(
                     ClaimSeed(
                         it.serial, it.product, d, fail_day, t < DOA_DAYS, cause, region, it.protected, recv
@@ -279,7 +295,7 @@ class Simulation:
 
     def _lims(self, d: int, date_s: str, ymd: str, arrivals: list[Lot]) -> LimsPayload:
         samples = lims_samples(
-            self.seed, d, date_s, ymd, self.process, arrivals, self.lot_void_pct, self.plan
+            self.seed, d, date_s, ymd, self.process, arrivals, self.lot_void_pct, self.plan, self.lines
         )
         out, prot = [], []
         for s in samples:
@@ -319,7 +335,8 @@ class Simulation:
     def _supplier_lot_rows(self, lot: Lot, date_s: str) -> list[list[str]]:
         rng = child_rng(self.seed, "supplier-lot", lot.lot_id)
         part = PART_BY_CODE[lot.part]
-        defective = self.plan.lot_defect_fraction(lot.lot_id) > 0
+        shift = self.plan.lot_param_shift(lot.lot_id)
+        level = self.plan.supplier_levels.get((lot.supplier, lot.part), {})
         po = f"45{int(rng.integers(0, 10**8)):08d}"
         closed = date_s if rng.random() < 0.35 else ""
         head = [lot.supplier, lot.lot_id, lot.part, po, closed, str(lot.qty), date_s]
@@ -327,8 +344,10 @@ class Simulation:
         for prm in SUPPLIER_PARAMS[part.category]:
             k = PSU_NOMINAL_V.get(lot.part, 1.0) if prm.name == "VOUT" else 1.0
             v = rng.normal(prm.mean, prm.sigma)
-            if defective and prm.critical:
-                v += prm.sigma  # the supplier's own data shows a modest shift
+            if shift and prm.critical:
+                v += shift * prm.sigma  # the supplier's own data shows a shift (inside spec)
+            if level:
+                v += level.get(prm.name, 0.0) * prm.sigma  # a new supplier's process sits elsewhere
             if prm.lsl is None:
                 v = max(v, 0.0)
             lsl = "" if prm.lsl is None else f"{prm.lsl * k:.{prm.decimals}f}"
@@ -368,32 +387,52 @@ def _clear(landing_dir: Path) -> None:
 
 def simulate(
     landing_dir: Path,
-    days: int,
-    seed: int = 42,
-    scale: float = 1.0,
-    start: dt.date = dt.date(2026, 3, 2),
+    days: int | None = None,
+    seed: int | None = None,
+    scale: float | None = None,
+    start: dt.date | None = None,
     progress: Callable[[int, int, dt.date], None] | None = None,
+    scenario: Scenario | str | Path | None = None,
 ) -> dict:
     """Write ``days`` days of the five sources into ``landing_dir`` (its old contents are removed).
 
     Args:
         landing_dir: landing root; receives ``<source>/<yyyy-mm-dd>/...`` and ``_ground_truth/``.
-        days: number of business days to simulate, from ``start``.
-        seed: random seed; the same arguments always give byte-identical files.
-        scale: production volume factor (units per line per day = max(1, round(40 * scale))).
-        start: first business day.
+        days: number of business days to simulate, from ``start`` (default: the scenario's
+            horizon; required without a scenario).
+        seed: random seed (default: the scenario's, else 42); the same arguments always give
+            byte-identical files.
+        scale: production volume factor (units per line per day = max(1, round(40 * scale)));
+            default: the scenario's, else 1.0.
+        start: first business day (default: the scenario's, else 2026-03-02).
         progress: optional callback ``(days_done, days, date)``, called every 10 days and at the end.
+        scenario: a :class:`Scenario`, or the name or path of a scenario file (see
+            ``docs/scenarios.md``). Without one the fixed legacy timetable of six incidents is
+            used and no decoys ledger is written.
 
     Returns:
-        A summary: files written, records per source, incidents and bad records counts.
+        A summary: files written, records per source, incidents and bad records counts
+        (and, with a Poisson scenario, its name and the decoys count).
     """
+    if scenario is not None and not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
+    if scenario is not None:
+        days = scenario.horizon_days if days is None else days
+        seed = scenario.seed if seed is None else seed
+        scale = scenario.scale if scale is None else scale
+        start = scenario.start if start is None else start
+    if days is None:
+        raise ValueError("days is required without a scenario")
+    seed = 42 if seed is None else seed
+    scale = 1.0 if scale is None else scale
+    start = dt.date(2026, 3, 2) if start is None else start
     if days < 1:
         raise ValueError("days must be >= 1")
     if scale <= 0:
         raise ValueError("scale must be > 0")
     landing_dir = Path(landing_dir)
     _clear(landing_dir)
-    sim = Simulation(int(seed), int(days), float(scale), start)
+    sim = Simulation(int(seed), int(days), float(scale), start, scenario)
     sim.warm_up()
     ledger = Ledger(landing_dir)
     for d in range(days):
@@ -404,6 +443,11 @@ def simulate(
             progress(d + 1, days, sim.date(d))
     incident_rows = sim.plan.ledger_rows(start)
     ledger.write_ground_truth(INCIDENT_COLUMNS, incident_rows)
+    extra = {}
+    if scenario is not None and not scenario.legacy:
+        decoy_rows = sim.plan.decoy_rows(start)
+        ledger.write_decoys(DECOY_COLUMNS, decoy_rows)
+        extra = {"scenario": scenario.name, "decoys": len(decoy_rows)}
     return {
         "landing_dir": str(landing_dir),
         "start": start.isoformat(),
@@ -414,4 +458,5 @@ def simulate(
         "records": {k: ledger.records_by_source[k] for k in sorted(ledger.records_by_source)},
         "incidents": len(incident_rows),
         "bad_records": len(ledger.bad),
+        **extra,
     }

@@ -15,6 +15,7 @@ before day 0, no IQC rows (they were received before the simulated period).
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .world import LINES, PART_BY_CODE, PARTS, PRODUCT_BY_CODE, SITES, child_rng
@@ -45,14 +46,29 @@ def daily_demand(part: str, site: str, scale: float) -> float:
     return float(sum(base for ln in LINES if ln.site == site and part in PRODUCT_BY_CODE[ln.product].parts))
 
 
-def build_lot_schedule(seed: int, days: int, scale: float) -> list[Lot]:
+def build_lot_schedule(
+    seed: int,
+    days: int,
+    scale: float,
+    switches: list[tuple[str, str, str, int]] | None = None,
+    qty_factor: Callable[[str, str, int], float] | None = None,
+) -> list[Lot]:
     """All lots shipped from ``-WARMUP_DAYS`` to the end of the run, deterministic.
 
     Guarantees at least one supplier shipment on every day of the run (a gap is
     closed by pulling the next scheduled lot forward), so every day has supplier files.
+
+    Scenario runs only: ``switches`` lists planned supplier changes ``(part, old supplier,
+    new supplier, day)`` (the old pair ships before ``day``, the new one from ``day``);
+    ``qty_factor(part, site, arrival_day)`` scales a lot's quantity to a changed demand.
     """
     lots: list[Lot] = []
     pairs = [(p.code, s) for p in PARTS for s in p.suppliers]
+    windows: dict[tuple[str, str], tuple[int, int]] = {}
+    for part, old, new, day in switches or ():
+        windows[(part, old)] = (-WARMUP_DAYS, day - 1)
+        windows[(part, new)] = (day, days)
+        pairs.append((part, new))
     for idx, (part, sup) in enumerate(pairs):
         rng = child_rng(seed, "lots", part, sup)
         n_sup = len(PART_BY_CODE[part].suppliers)
@@ -66,12 +82,16 @@ def build_lot_schedule(seed: int, days: int, scale: float) -> list[Lot]:
         while day < days:
             ship_days.append(day)
             day += int(rng.integers(2, 5))
+        lo, hi = windows.get((part, sup), (-WARMUP_DAYS, days))
         for k, day in enumerate(ship_days):
             qty = max(10, int(round(base_qty * rng.uniform(0.95, 1.15))))
             site = SITES[(k + idx) % len(SITES)].code
-            lots.append(
-                Lot(f"{sup}-{part}-L{lot_no:05d}", part, sup, day, int(rng.integers(1, 4)), site, qty, idx)
-            )
+            transit = int(rng.integers(1, 4))
+            if not lo <= day <= hi:
+                continue
+            if qty_factor is not None:
+                qty = max(10, int(round(qty * qty_factor(part, site, day + transit))))
+            lots.append(Lot(f"{sup}-{part}-L{lot_no:05d}", part, sup, day, transit, site, qty, idx))
             lot_no += 1
     lots.sort(key=lambda lt: (lt.ship_day, lt.pair_index, lt.lot_id))
     # close gaps: every run day must see at least one shipment

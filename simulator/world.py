@@ -309,6 +309,9 @@ BASE_SYMPTOM_WEIGHTS = (
     ("INTERMITTENT", 0.10),
 )
 LATENT_SYMPTOM_WEIGHTS = (("INTERMITTENT", 0.70), ("NO_BOOT", 0.15), ("OVERHEAT", 0.15))
+# environmental (regional) failure mode: connector corrosion in a damp climate
+REGIONAL_SYMPTOM_WEIGHTS = (("PORT_FAIL", 0.65), ("INTERMITTENT", 0.25), ("NO_POWER", 0.10))
+REGIONAL_HUMIDITY_EXCESS = 15.0  # percentage points above the region's mean humidity
 
 # Life model (days since shipment): competing Weibull failure modes.
 WEAROUT_SHAPE, WEAROUT_SCALE = 2.5, 3000.0

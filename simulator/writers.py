@@ -200,6 +200,13 @@ class Ledger:
         )
 
 
+    def write_decoys(self, header: tuple[str, ...], rows: list[list[str]]) -> None:
+        """``_ground_truth/decoys.csv``: benign changes (scenario runs only)."""
+        gt = self.root / "_ground_truth"
+        gt.mkdir(parents=True, exist_ok=True)
+        _write_csv(gt / "decoys.csv", list(header), rows)
+
+
 def _locator_key(loc: str) -> tuple[int, int]:
     if loc == "*":
         return (0, 0)
