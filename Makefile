@@ -19,6 +19,16 @@ PY      := $(VENV)/bin/python
 ANDON   := $(VENV)/bin/andon
 AIRFLOW := $(VENV)/bin/airflow
 
+# A scenario (conf/scenarios/<name>.yaml or a file; docs/scenarios.md) sets the defaults of
+# DAYS, SEED, SCALE and START; values given on the command line still win.
+ifdef SCENARIO
+scenario_value = $(shell $(PY) -c "from simulator.scenario import load_scenario; print(load_scenario('$(SCENARIO)').$(1))")
+DAYS  = $(call scenario_value,horizon_days)
+SEED  = $(call scenario_value,seed)
+SCALE = $(call scenario_value,scale)
+START = $(call scenario_value,start)
+SIMULATE_ARGS = --scenario $(SCENARIO)
+endif
 DAYS  ?= 90
 SEED  ?= 42
 SCALE ?= 1.0
@@ -31,15 +41,15 @@ END   = $(shell $(PY) -c "import datetime as d; print(d.date.fromisoformat('$(ST
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "}; /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo ""
-	@echo "  Variables: DAYS=$(DAYS) SEED=$(SEED) SCALE=$(SCALE) START=$(START) DATE=YYYY-MM-DD CUTOFF=YYYY-MM-DD ANDON_HOME=$(ANDON_HOME)"
+	@echo "  Variables: SCENARIO=$(SCENARIO) DAYS=$(DAYS) SEED=$(SEED) SCALE=$(SCALE) START=$(START) DATE=YYYY-MM-DD CUTOFF=YYYY-MM-DD ANDON_HOME=$(ANDON_HOME)"
 
 setup: ## install everything needed (Java, uv, venv, Delta jars, Airflow DB); idempotent
 	@bash infra/bootstrap.sh
 
 demo: setup ## the whole chain over DAYS simulated days: land -> mart -> train -> score -> digest, then evaluate
 	@t0=$$(date +%s); \
-	echo "==> [1/7] simulating $(DAYS) days (seed $(SEED), scale $(SCALE)) into $(ANDON_HOME)/landing"; \
-	$(ANDON) simulate --days $(DAYS) --seed $(SEED) --scale $(SCALE) --start $(START) > /dev/null || exit 1; \
+	echo "==> [1/7] simulating $(DAYS) days (seed $(SEED), scale $(SCALE)$(if $(SCENARIO), - scenario $(SCENARIO))) into $(ANDON_HOME)/landing"; \
+	$(ANDON) simulate $(SIMULATE_ARGS) --days $(DAYS) --seed $(SEED) --scale $(SCALE) --start $(START) > /dev/null || exit 1; \
 	echo "==> [2/7] landing $(START)..$(END) through Airflow (dag andon_landing)"; \
 	$(RUN_DAG) andon_landing $(ANDON_HOME)/demo-landing.log '{"start": "$(START)", "end": "$(END)"}' $(START) || exit 1; \
 	echo "==> [3/7] quality mart (dag andon_quality_mart: dbt build on silver)"; \
@@ -57,8 +67,8 @@ demo: setup ## the whole chain over DAYS simulated days: land -> mart -> train -
 	echo "latest digest:     $$(ls -t $(ANDON_HOME)/digests/*.html | head -1)"; \
 	echo "whole chain:       $$(( $$(date +%s) - t0 )) s"
 
-simulate: setup ## only write the simulated source files (DAYS, SEED, SCALE, START)
-	@$(ANDON) simulate --days $(DAYS) --seed $(SEED) --scale $(SCALE) --start $(START)
+simulate: setup ## only write the simulated source files (SCENARIO, DAYS, SEED, SCALE, START)
+	@$(ANDON) simulate $(SIMULATE_ARGS) --days $(DAYS) --seed $(SEED) --scale $(SCALE) --start $(START)
 
 land: setup ## land exactly one day through Airflow: make land DATE=YYYY-MM-DD
 	@test -n "$(DATE)" || (echo "usage: make land DATE=YYYY-MM-DD"; exit 2)
