@@ -100,16 +100,21 @@ def lead_stats(leads: list[float]) -> dict[str, Any]:
 
 
 def average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
-    """PR-AUC as average precision (sklearn); nan without both classes."""
-    labels = np.asarray(labels, dtype=bool)
-    if labels.all() or not labels.any():
+    """PR-AUC as average precision, sum over distinct thresholds of (R_i - R_i-1) P_i (the
+    definition of scikit-learn's ``average_precision_score``, without importing it); nan without
+    both classes; missing scores rank last."""
+    y = np.asarray(labels, dtype=bool)
+    if y.all() or not y.any():
         return float("nan")
-    from sklearn.metrics import average_precision_score
-
     s = np.asarray(scores, dtype=float)
-    finite = np.isfinite(s)
-    s = np.where(finite, s, (s[finite].min() - 1.0) if finite.any() else 0.0)  # missing scores rank last
-    return float(average_precision_score(labels, s))
+    s = np.where(np.isnan(s), -np.inf, s)
+    order = np.argsort(-s, kind="mergesort")
+    s, y = s[order], y[order]
+    last = np.r_[np.nonzero(np.diff(s))[0], len(s) - 1]  # last row of each distinct score
+    tp = np.cumsum(y)[last]
+    precision = tp / (last + 1)
+    recall = tp / tp[-1]
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
 
 
 # --------------------------------------------------------------------------- entities and rules
@@ -212,15 +217,17 @@ def _label_rows(monitored: pd.DataFrame, inc: pd.DataFrame) -> tuple[pd.DataFram
     """Rows with ISO week, week start and ``in_window``; plus each incident's row mask."""
     m = monitored[["entity", "score_date"]].copy().reset_index(drop=True)
     m["entity"] = m["entity"].astype(str)
-    m["score_date"] = pd.to_datetime(m["score_date"]).dt.date
-    iso = pd.to_datetime(m["score_date"]).dt.isocalendar()
+    ts = pd.to_datetime(m["score_date"])
+    m["score_date"] = ts.dt.date
+    m["day"] = ts.to_numpy().astype("datetime64[D]")  # for fast comparisons
+    iso = ts.dt.isocalendar()
     m["week"] = iso["year"].astype(str) + "-W" + iso["week"].astype(str).str.zfill(2)
-    m["week_start"] = [d - timedelta(days=d.weekday()) for d in m["score_date"]]
+    m["week_start"] = (ts.dt.normalize() - pd.to_timedelta(ts.dt.weekday, unit="D")).dt.date
     masks = []
     in_window = np.zeros(len(m), dtype=bool)
+    ent, day = m["entity"].to_numpy(), m["day"].to_numpy()
     for row in inc.itertuples(index=False):
-        on = m["entity"] == row.entity
-        hit = (on & (m["score_date"] >= row.start) & (m["score_date"] <= row.deadline)).to_numpy()
+        hit = (ent == row.entity) & (day >= np.datetime64(row.start)) & (day <= np.datetime64(row.deadline))
         masks.append(hit)
         in_window |= hit
     m["in_window"] = in_window
@@ -255,31 +262,38 @@ def _false_alarms(m: pd.DataFrame, warn: np.ndarray) -> int:
     return len(m.loc[warn & ~m["in_window"].to_numpy(), ["entity", "week"]].drop_duplicates())
 
 
-def _decoy_alarms(
-    m: pd.DataFrame, warn: np.ndarray, decoys: pd.DataFrame | None, keys: dict[str, set[str]], grace: int
-) -> list[dict[str, Any]]:
+def _decoy_masks(
+    m: pd.DataFrame, decoys: pd.DataFrame | None, keys: dict[str, set[str]], grace: int
+) -> list[tuple[Any, np.ndarray, int]]:
+    """Per decoy: its ledger row, the mask of rows it concerns (entity and days) and how many
+    entities it concerns."""
     if decoys is None or decoys.empty:
         return []
     out = []
     entities = m["entity"].unique()
+    keys = {e: keys.get(e) or entity_keys(e) for e in entities}
+    day = m["day"].to_numpy()
     for row in decoys.itertuples(index=False):
-        start = pd.Timestamp(row.start_date).date()
-        end = pd.Timestamp(row.end_date).date() + timedelta(days=grace)
-        concerned = [e for e in entities if decoy_concerns(str(row.entity_id), e, keys.get(e) or entity_keys(e))]
-        rows = (
-            m["entity"].isin(concerned).to_numpy()
-            & (m["score_date"] >= start).to_numpy()
-            & (m["score_date"] <= end).to_numpy()
-        )
-        warned = m.loc[rows & warn, "score_date"]
+        start = np.datetime64(pd.Timestamp(row.start_date).date())
+        end = np.datetime64(pd.Timestamp(row.end_date).date() + timedelta(days=grace))
+        concerned = [e for e in entities if decoy_concerns(str(row.entity_id), e, keys[e])]
+        mask = m["entity"].isin(concerned).to_numpy() & (day >= start) & (day <= end)
+        out.append((row, mask, len(concerned)))
+    return out
+
+
+def _decoy_alarms(m: pd.DataFrame, warn: np.ndarray, masks: list[tuple[Any, np.ndarray, int]]) -> list[dict[str, Any]]:
+    out = []
+    for row, mask, n in masks:
+        warned = m.loc[mask & warn, "score_date"]
         out.append(
             {
                 "id": row.id,
                 "kind": row.kind,
                 "entity": row.entity_id,
-                "start": start.isoformat(),
-                "concerned_entities": len(concerned),
-                "monitored_days": int(rows.sum()),
+                "start": pd.Timestamp(row.start_date).date().isoformat(),
+                "concerned_entities": n,
+                "monitored_days": int(mask.sum()),
                 "first_warning": min(warned).isoformat() if len(warned) else None,
                 "alarmed": bool(len(warned)),
             }
@@ -316,6 +330,7 @@ def evaluate_method(
     else:
         s = pd.to_numeric(pd.Series(np.asarray(scores)), errors="coerce").to_numpy(float)
     found = _detect(m, masks, inc, warn, visible_day)
+    dmasks = _decoy_masks(m, _scope_decoys(decoys, scope), keys or {}, grace)
     n_inc, n_ew = len(inc), len(m[["entity", "week"]].drop_duplicates())
     detected = sum(f[0] is not None for f in found)
     leads = [f[2] for f in found if f[2] is not None]
@@ -330,7 +345,7 @@ def evaluate_method(
         budget_found[b] = fb
         det = sum(f[0] is not None for f in fb)
         fa = _false_alarms(m, w)
-        dec = _decoy_alarms(m, w, _scope_decoys(decoys, scope), keys or {}, grace)
+        dec = _decoy_alarms(m, w, dmasks)
         at_budget[_bkey(b)] = {
             "budget_per_100_entity_weeks": b,
             "threshold": t if math.isfinite(t) else None,  # None: every row warns
@@ -360,7 +375,7 @@ def evaluate_method(
                 "detected_at_budget": {_bkey(b): budget_found[b][i][0] is not None for b in budgets},
             }
         )
-    dec = _decoy_alarms(m, warn, _scope_decoys(decoys, scope), keys or {}, grace)
+    dec = _decoy_alarms(m, warn, dmasks)
     warn_days = int(warn.sum())
     true_days = int((warn & m["in_window"].to_numpy()).sum())
     lstats = lead_stats(leads)
@@ -408,7 +423,12 @@ def by_kind(scope: str, results: dict[str, dict[str, Any]], budgets=FALSE_ALARM_
         groups: dict[tuple[str, str], list[dict]] = {}
         for p in r["per_incident"]:
             groups.setdefault((p["kind"], str(p["magnitude_bucket"])), []).append(p)
-        for (kind, bucket), ps in sorted(groups.items()):
+        def order(item):
+            (kind, _), ps = item
+            mags = [float(p["magnitude"]) for p in ps if p["magnitude"] is not None]
+            return (kind, min(mags) if mags else 0.0)
+
+        for (kind, bucket), ps in sorted(groups.items(), key=order):
             det = sum(p["first_warning"] is not None for p in ps)
             row = {
                 "scope": scope,

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from ml.evaluate import (
+    average_precision,
     baseline_score,
     baseline_warning,
     better,
@@ -197,6 +198,16 @@ def test_precision_and_pr_auc_at_entity_day_level():
     assert evaluate_method("factory_output", mon, warn, inc, {}, 0, perfect, budgets=())["pr_auc"] == 1.0
     assert r["pr_auc"] < 1.0
     assert r["positive_day_share"] == 3 / 140
+
+
+def test_average_precision_agrees_with_scikit_learn():
+    from sklearn.metrics import average_precision_score
+
+    rng = np.random.default_rng(7)
+    y = rng.random(500) < 0.1
+    s = np.round(rng.random(500) + y * 0.3, 1)  # ties on purpose
+    assert abs(average_precision(y, s) - average_precision_score(y, s)) < 1e-12
+    assert math.isnan(average_precision(np.zeros(3, bool), np.ones(3)))
 
 
 def test_false_alarm_interval_per_100_entity_weeks():
