@@ -74,10 +74,12 @@ def _score(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from ml.evaluate import evaluate_lakehouse, report_table
+    from ml.evaluate import evaluate_lakehouse, report_kind_table, report_table
 
     report = evaluate_lakehouse(out_dir=args.out, log_to_mlflow=not args.no_mlflow)
     print(report_table(report))
+    print("")
+    print(report_kind_table(report))
     print(f"\nmodel beats baseline on {report['scopes_model_beats_baseline']} of {len(report['scopes'])} scopes")
     print(f"report: {report['paths']['markdown']}")
     return 0

@@ -135,16 +135,23 @@ def test_digest_is_written(chain, cfg):
 
 
 def test_evaluation_report(chain, cfg):
-    from ml.evaluate import evaluate_lakehouse
+    from ml.evaluate import WEEKLY_TABLE, evaluate_lakehouse, report_kind_table, report_table
 
     report = evaluate_lakehouse(cfg)
     assert set(report["scopes"]) <= {"incoming_material", "factory_output", "field_return"}
     for r in report["scopes"].values():
-        for method in ("model", "baseline"):
+        for method in r["methods"]:
             m = r[method]
             assert m["monitored_entity_weeks"] > 0
-            assert m["incidents"] == 0 or 0.0 <= m["recall"] <= 1.0
+            assert m["incidents"] == 0 or 0.0 <= m["recall_ci"][0] <= m["recall"] <= m["recall_ci"][1] <= 1.0
             assert math.isnan(m["false_alarms_per_100_entity_weeks"]) or m["false_alarms_per_100_entity_weeks"] >= 0
+            for b, at in m["at_budget"].items():
+                assert at["false_alarms_per_100_entity_weeks"] <= float(b) + 1e-9
     saved = json.loads(Path(report["paths"]["json"]).read_text())
     assert saved["scopes"].keys() == report["scopes"].keys()
+    assert "| scope | method |" in report_table(report) and "| scope | kind |" in report_kind_table(report)
+    # the weekly FPR/FNR series is a gold Delta table, one row per scope, method and scored week
+    weekly = read_table(cfg.table_path("gold", WEEKLY_TABLE))
+    assert weekly is not None and len(weekly) == report["warning_quality_weekly"]["rows"] > 0
+    assert set(weekly["scope"]) == set(report["scopes"])
     assert DAYS > 0

@@ -5,19 +5,28 @@ from __future__ import annotations
 import math
 from datetime import date, timedelta
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from ml.evaluate import (
+    average_precision,
+    baseline_score,
     baseline_warning,
     better,
+    decoy_concerns,
+    entity_keys,
     evaluate,
     evaluate_method,
-    first_visible,
     incident_entity,
-    kpi_visible,
+    lead_stats,
+    magnitude_bucket,
+    matched_threshold,
+    report_kind_table,
     report_markdown,
     report_table,
+    warning_quality_weekly,
+    wilson,
 )
 
 D0 = date(2026, 3, 2)  # a Monday
@@ -29,7 +38,7 @@ def d(i: int) -> date:
 
 def ledger(rows):
     cols = ["incident_id", "scope", "entity_type", "entity_id", "start_date", "end_date", "kind"]
-    return pd.DataFrame([dict(zip(cols, r, strict=True)) for r in rows])
+    return pd.DataFrame([dict(zip(cols, r, strict=True)) for r in rows], columns=cols)
 
 
 def test_station_incident_maps_to_its_line():
@@ -62,47 +71,6 @@ def test_warning_outside_the_window_is_a_false_alarm_and_not_a_detection():
     assert r["false_alarm_entity_weeks"] == 1
 
 
-def test_kpi_visible_rules():
-    inc_feats = pd.DataFrame(
-        {
-            "units_tested": [29, 30, 40, 40],
-            "unit_fail_rate": [0.5, 0.10, 0.10, 0.10],
-            "part_unit_fail_rate": [0.05, 0.05, 0.08, 0.05],
-            "unit_fail_z": [5.0, 3.0, 3.0, 2.9],
-        }
-    )
-    # 29 units: too little evidence; visible; 0.10 < 1.5 x 0.08; z below 3
-    assert kpi_visible("incoming_material", inc_feats).tolist() == [False, True, False, False]
-    fo = pd.DataFrame(
-        {
-            "ict_1d_first_attempts": [10.0, 10.0],
-            "ict_1d_fail_rate": [0.0, 0.0],
-            "ft_1d_first_attempts": [10.0, 10.0],
-            "ft_1d_fail_rate": [0.2, 0.1],
-            "ict_7d_first_attempts": [70.0, 70.0],
-            "ict_7d_fail_rate": [0.0, 0.0],
-            "ft_7d_first_attempts": [70.0, 70.0],
-            "ft_7d_fail_rate": [2.0 / 70, 7.0 / 70],
-        }
-    )
-    # row 0: today 2/20 = 10 %, prior 0/120 -> > 6 %: visible; row 1: today 1/20 = 5 % < 6 %
-    assert kpi_visible("factory_output", fo).tolist() == [True, False]
-    fr = pd.DataFrame(
-        {
-            "product_id": ["P", "P", "P"],
-            "score_date": [d(0)] * 3,
-            "units_shipped": [100.0, 100.0, 10.0],
-            "returns_so_far": [5.0, 0.0, 5.0],
-        }
-    )
-    # pooled 10/210 = 4.8 % -> base 4.8 %; lot 0: 5 % < 9.5 %; lot 2: only 10 shipped
-    assert kpi_visible("field_return", fr).tolist() == [False, False, False]
-    fr.loc[0, "returns_so_far"] = 20.0  # pooled 25/210 = 11.9 %; lot 0: 20 % < 23.8 %
-    assert kpi_visible("field_return", fr).tolist() == [False, False, False]
-    fr.loc[1, "units_shipped"] = 1000.0  # pooled 25/1110 = 2.25 %; lot 0: 20 % > 4.5 %
-    assert kpi_visible("field_return", fr).tolist() == [True, False, False]
-
-
 def test_baseline_rules():
     assert baseline_warning(
         "incoming_material",
@@ -118,25 +86,6 @@ def test_baseline_rules():
     ).tolist() == [True, False, False]
 
 
-def test_first_visible_is_the_first_kpi_day_in_the_window():
-    f = pd.DataFrame(
-        {
-            "line_id": ["A"] * 10,
-            "score_date": [d(i) for i in range(10)],
-            "ict_1d_first_attempts": [20.0] * 10,
-            "ict_1d_fail_rate": [0.0, 0.5, 0, 0, 0, 0.5, 0.5, 0, 0, 0],
-            "ft_1d_first_attempts": [0.0] * 10,
-            "ft_1d_fail_rate": [None] * 10,
-            "ict_7d_first_attempts": [20.0] * 10,
-            "ict_7d_fail_rate": [0.0] * 10,
-            "ft_7d_first_attempts": [0.0] * 10,
-            "ft_7d_fail_rate": [None] * 10,
-        }
-    )
-    inc = ledger([("INC-1", "factory_output", "station", "A-FT", d(3).isoformat(), d(4).isoformat(), "x")])
-    assert first_visible("factory_output", f, inc, grace_days=14) == {"INC-1": d(5)}  # day 1 is before the start
-
-
 def test_better_orders_recall_then_lead_then_false_alarms():
     nan = float("nan")
     a = {"recall": 1.0, "median_lead_days": 0.0, "false_alarms_per_100_entity_weeks": 9.0}
@@ -150,39 +99,283 @@ def test_better_orders_recall_then_lead_then_false_alarms():
     assert not better(a, same)
 
 
+# --------------------------------------------------------------------------- harness v1
+
+
+def test_wilson_interval_known_values():
+    lo, hi = wilson(3, 3)
+    assert round(lo, 2) == 0.44 and hi == 1.0  # DOMAIN.md: three of three proves little
+    assert [round(v, 4) for v in wilson(5, 10)] == [0.2366, 0.7634]
+    assert [round(v, 4) for v in wilson(0, 10)] == [0.0, 0.2775]
+    assert all(math.isnan(v) for v in wilson(0, 0))
+
+
+def test_lead_stats_quartiles():
+    s = lead_stats([5, -2, 3, 0])
+    assert (s["n"], s["median"], s["q1"], s["q3"]) == (4, 1.5, -0.5, 3.5)
+    assert lead_stats([])["n"] == 0 and math.isnan(lead_stats([])["median"])
+
+
+def test_lead_time_sign_early_is_positive_late_is_negative():
+    mon = pd.DataFrame([(e, d(i)) for e in ("A", "B") for i in range(14)], columns=["entity", "score_date"])
+    inc = ledger(
+        [
+            ("INC-1", "factory_output", "line", "A", d(2).isoformat(), d(8).isoformat(), "x"),
+            ("INC-2", "factory_output", "line", "B", d(2).isoformat(), d(8).isoformat(), "x"),
+        ]
+    )
+    warn = pd.Series([(e == "A" and i == 3) or (e == "B" and i == 7) for e in ("A", "B") for i in range(14)])
+    r = evaluate_method("factory_output", mon, warn, inc, {"INC-1": d(6), "INC-2": d(4)}, grace_days=0)
+    leads = {p["incident_id"]: p["lead_days"] for p in r["per_incident"]}
+    assert leads == {"INC-1": 3, "INC-2": -3}
+    assert r["lead_days"] == {"n": 2, "median": 0.0, "q1": -1.5, "q3": 1.5}
+
+
+def _ten_lines():
+    """10 lines x 14 days (20 entity-weeks); an incident on A days 3..5 (grace 0)."""
+    ents = [chr(ord("A") + k) for k in range(10)]
+    mon = pd.DataFrame([(e, d(i)) for e in ents for i in range(14)], columns=["entity", "score_date"])
+    inc = ledger([("INC-1", "factory_output", "line", "A", d(3).isoformat(), d(5).isoformat(), "drift")])
+    return mon, inc
+
+
+def test_matched_budget_threshold_and_recall():
+    mon, inc = _ten_lines()
+    # noise outside the window: B 0.9 (week 1), C 0.8 (week 2), D 0.5; A scores 0.6 inside its window
+    val = {("A", 4): 0.6, ("B", 1): 0.9, ("C", 9): 0.8, ("D", 2): 0.5}
+    scores = pd.Series([val.get((e, (x - D0).days), 0.0) for e, x in mon.itertuples(index=False)])
+    own = scores >= 0.95  # the method's own threshold catches nothing
+    r = evaluate_method("factory_output", mon, own, inc, {}, 0, scores, budgets=(5.0, 10.0, 20.0))
+    assert r["detected"] == 0
+    b5, b10, b20 = (r["at_budget"][k] for k in ("5", "10", "20"))
+    # 5 per 100 of 20 entity-weeks: one false entity-week allowed -> only B's 0.9 may alarm
+    assert b5["threshold"] > 0.8 and b5["false_alarms_per_100_entity_weeks"] == 5.0 and b5["detected"] == 0
+    # two allowed -> threshold just above D's 0.5: A's 0.6 is caught
+    assert 0.5 < b10["threshold"] <= 0.6 and b10["detected"] == 1 and b10["recall"] == 1.0
+    assert b10["false_alarms_per_100_entity_weeks"] == 10.0
+    # four allowed: the fourth-worst entity-week scores 0.0 (like 16 others), so the threshold stays above 0
+    assert b20["threshold"] > 0.0 and b20["false_alarms_per_100_entity_weeks"] == 15.0
+    assert r["per_incident"][0]["detected_at_budget"] == {"5": False, "10": True, "20": True}
+
+
+def test_matched_threshold_never_exceeds_the_budget_on_ties():
+    mon, inc = _ten_lines()
+    m = mon.assign(
+        week=[f"W{(x - D0).days // 7}" for x in mon["score_date"]], in_window=False
+    )  # no incident: every row is outside
+    s = np.array([0.9 if (e in ("B", "C") and (x - D0).days == 1) else 0.0 for e, x in mon.itertuples(index=False)])
+    t = matched_threshold(m, s, 5.0)  # one allowed, two tied at 0.9: neither may alarm
+    assert t > 0.9
+    assert matched_threshold(m, s, 100.0) == -math.inf
+
+
+def test_two_methods_compared_at_the_same_budget():
+    """A method with many alarms at its own threshold beats a quiet one once both spend the same budget."""
+    mon, inc = _ten_lines()
+    noisy = pd.Series([0.9 if ((x - D0).days == 4) else 0.1 for e, x in mon.itertuples(index=False)])  # all lines
+    ranked = pd.Series(
+        [0.7 if (e == "A" and (x - D0).days == 4) else 0.2 for e, x in mon.itertuples(index=False)]
+    )  # only A
+    a = evaluate_method("factory_output", mon, noisy >= 0.5, inc, {}, 0, noisy, budgets=(5.0,))
+    b = evaluate_method("factory_output", mon, ranked >= 0.8, inc, {}, 0, ranked, budgets=(5.0,))
+    assert a["recall"] == 1.0 and b["recall"] == 0.0  # at their own thresholds
+    assert a["false_alarms_per_100_entity_weeks"] == 45.0
+    assert a["at_budget"]["5"]["recall"] == 0.0 and b["at_budget"]["5"]["recall"] == 1.0
+
+
+def test_precision_and_pr_auc_at_entity_day_level():
+    mon, inc = _ten_lines()
+    # A days 3, 4, 5 in the window; warnings: A 4, A 5 (true), B 1 (false)
+    hits = {("A", 4), ("A", 5), ("B", 1)}
+    warn = pd.Series([(e, (x - D0).days) in hits for e, x in mon.itertuples(index=False)])
+    r = evaluate_method("factory_output", mon, warn, inc, {}, 0, warn.astype(float), budgets=())
+    assert r["warning_days"] == 3 and r["warning_days_in_window"] == 2
+    assert r["precision"] == 2 / 3
+    # perfect ranking of the 3 window days among 140: PR-AUC 1
+    perfect = pd.Series(
+        [1.0 if (e == "A" and 3 <= (x - D0).days <= 5) else 0.0 for e, x in mon.itertuples(index=False)]
+    )
+    assert evaluate_method("factory_output", mon, warn, inc, {}, 0, perfect, budgets=())["pr_auc"] == 1.0
+    assert r["pr_auc"] < 1.0
+    assert r["positive_day_share"] == 3 / 140
+
+
+def test_average_precision_agrees_with_scikit_learn():
+    from sklearn.metrics import average_precision_score
+
+    rng = np.random.default_rng(7)
+    y = rng.random(500) < 0.1
+    s = np.round(rng.random(500) + y * 0.3, 1)  # ties on purpose
+    assert abs(average_precision(y, s) - average_precision_score(y, s)) < 1e-12
+    assert math.isnan(average_precision(np.zeros(3, bool), np.ones(3)))
+
+
+def test_false_alarm_interval_per_100_entity_weeks():
+    mon, inc = _ten_lines()
+    warn = pd.Series([(e == "B" and (x - D0).days == 1) for e, x in mon.itertuples(index=False)])
+    r = evaluate_method("factory_output", mon, warn, inc, {}, 0, budgets=())
+    lo, hi = r["false_alarms_per_100_entity_weeks_ci"]
+    assert r["false_alarms_per_100_entity_weeks"] == 5.0
+    assert (round(lo, 2), round(hi, 2)) == tuple(round(100 * v, 2) for v in wilson(1, 20))
+    assert lo < 5.0 < hi
+
+
+def test_decoy_alarms_match_the_entities_a_decoy_concerns():
+    assert decoy_concerns("SZX", "SZX-L1", entity_keys("SZX-L1"))  # the line's site
+    assert decoy_concerns("SZX-L1-FT", "SZX-L1", entity_keys("SZX-L1"))  # a station of the line
+    assert not decoy_concerns("SZX-L2", "SZX-L1", entity_keys("SZX-L1"))
+    assert decoy_concerns("SUP01", "LOT-7", entity_keys("LOT-7", {"supplier_id": "SUP01", "part_id": "PCB"}))
+    mon = pd.DataFrame([(e, d(i)) for e in ("LOT-1", "LOT-2") for i in range(14)], columns=["entity", "score_date"])
+    keys = {
+        "LOT-1": entity_keys("LOT-1", {"supplier_id": "SUP01"}),
+        "LOT-2": entity_keys("LOT-2", {"supplier_id": "SUP02"}),
+    }
+    decoys = pd.DataFrame(
+        [
+            (
+                "DEC-1",
+                "incoming_material",
+                "supplier",
+                "SUP01",
+                d(2).isoformat(),
+                d(4).isoformat(),
+                "supplier_change",
+                "",
+            ),
+            (
+                "DEC-2",
+                "incoming_material",
+                "supplier",
+                "SUP02",
+                d(2).isoformat(),
+                d(4).isoformat(),
+                "supplier_change",
+                "",
+            ),
+            ("DEC-3", "field_return", "product", "AX100", d(2).isoformat(), d(4).isoformat(), "shipping_peak", ""),
+        ],
+        columns=["id", "scope", "entity_type", "entity_id", "start_date", "end_date", "kind", "description"],
+    )
+    # LOT-1 (SUP01) warns on day 3, LOT-2 (SUP02) only on day 12, after DEC-2's end + grace 2
+    warn = pd.Series(
+        [(e == "LOT-1" and i == 3) or (e == "LOT-2" and i == 12) for e in ("LOT-1", "LOT-2") for i in range(14)]
+    )
+    r = evaluate_method("incoming_material", mon, warn, ledger([]), {}, 2, decoys=decoys, budgets=(), keys=keys)
+    assert r["decoys"] == 2 and r["decoys_alarmed"] == 1  # the field-return decoy is another scope's
+    assert [x["alarmed"] for x in r["per_decoy"]] == [True, False]
+    assert r["per_decoy"][0]["first_warning"] == d(3).isoformat()
+    none = evaluate_method("incoming_material", mon, warn, ledger([]), {}, 2, budgets=())
+    assert none["decoys"] is None and none["decoys_alarmed"] is None
+
+
+def test_weekly_fpr_fnr_series():
+    mon = pd.DataFrame([(e, d(i)) for e in ("A", "B") for i in range(14)], columns=["entity", "score_date"])
+    inc = ledger([("INC-1", "factory_output", "line", "A", d(3).isoformat(), d(5).isoformat(), "drift")])
+    warn = pd.Series([(e == "A" and i == 4) or (e == "B" and i in (1, 9)) for e in ("A", "B") for i in range(14)])
+    silent = pd.Series([False] * 28)
+    w = warning_quality_weekly("factory_output", mon, {"model": warn, "baseline": silent}, inc, grace_days=0)
+    m = w[w["method"] == "model"].reset_index(drop=True)
+    assert m["iso_week"].tolist() == ["2026-W10", "2026-W11"]
+    assert m["week_start_date"].tolist() == [d(0), d(7)]
+    assert m["monitored_entity_weeks"].tolist() == [2, 2]
+    assert m["negative_entity_weeks"].tolist() == [2, 2]  # A has days outside its window in week 1 too
+    assert m["false_positive_entity_weeks"].tolist() == [1, 1]
+    assert m["fpr"].tolist() == [0.5, 0.5]
+    assert m["positive_entity_weeks"].tolist() == [1, 0] and m["true_positive_entity_weeks"].tolist() == [1, 0]
+    assert m["fnr"].iloc[0] == 0.0 and math.isnan(m["fnr"].iloc[1])
+    b = w[w["method"] == "baseline"]
+    assert b["fnr"].iloc[0] == 1.0 and b["fpr"].tolist() == [0.0, 0.0]
+    # the series adds up to the report's false alarms
+    r = evaluate_method("factory_output", mon, warn, inc, {}, 0, budgets=())
+    assert m["false_positive_entity_weeks"].sum() == r["false_alarm_entity_weeks"]
+
+
+def test_magnitude_buckets_put_two_percent_lots_on_their_own():
+    inc = pd.DataFrame(
+        {
+            "kind": ["defective_lot"] * 4 + ["station_false_fail"] * 2 + ["process_drift"] * 2,
+            "magnitude": ["0.02", "0.025", "0.04", "0.07", "0.1", "0.2", "2", "2"],
+        }
+    )
+    assert magnitude_bucket(inc).tolist() == [
+        "<= 2.5%", "<= 2.5%", "2.5%-5.0%", "> 5.0%", "< 0.15", ">= 0.15", "all", "all",
+    ]  # fmt: skip
+
+
+def test_baseline_score_moves_with_its_rule():
+    f = pd.DataFrame({"supplier_n_out_of_spec": [0, 0, 2], "iqc_samples": [5, 4, 0], "iqc_fail_rate": [0.2, 0.9, 0]})
+    assert baseline_score("incoming_material", f).tolist() == [0.2, 0.0, 2.0]
+    fo = pd.DataFrame({"spc_max_shift_sigma": [3.0, 2.0, 3.01], "spc_oos_share_1d": [0, 0.01, 0]})
+    assert baseline_warning("factory_output", fo).tolist() == [False, True, True]
+
+
+def _cohort_mart():
+    weeks = [d(7 * k) for k in range(6)]
+    return pd.DataFrame(
+        {
+            "product_id": "AX100",
+            "ship_week_start_date": weeks,
+            "units_shipped": 500,
+            "doa_units": [30, 2, 2, 2, 2, 2],
+            "early_return_units": [35, 5, 5, 5, 5, 5],
+        }
+    )
+
+
 def test_evaluate_end_to_end_on_hand_made_frames():
     scores = pd.DataFrame(
         {
             "scope": "field_return",
-            "entity_id": ["BL1"] * 5 + ["BL2"] * 5,
+            "entity_id": ["AX-L1-AX100-20260302"] * 5 + ["AX-L1-AX100-20260303"] * 5,
             "score_date": [d(i) for i in range(5)] * 2,
+            "score": [0.1, 0.9, 0.8, 0.2, 0.1] + [0.3] * 5,
             "is_warning": [False, True, True, False, False] + [False] * 5,
             "model_version": "3",
         }
     )
     feats = pd.DataFrame(
         {
-            "build_lot_id": ["BL1"] * 5 + ["BL2"] * 5,
-            "product_id": "P",
+            "build_lot_id": ["AX-L1-AX100-20260302"] * 5 + ["AX-L1-AX100-20260303"] * 5,
+            "product_id": "AX100",
+            "line_id": "AX-L1",
             "score_date": [d(i) for i in range(5)] * 2,
-            "units_shipped": [100.0] * 5 + [1000.0] * 5,
-            "returns_so_far": [0, 0, 0, 10, 12] + [5] * 5,
             "doa_so_far": [0, 0, 0, 0, 3] + [0] * 5,
             "doa_rate_so_far": [0, 0, 0, 0, 0.03] + [0] * 5,
         }
     )
-    inc = ledger([("INC-9", "field_return", "build_lot", "BL1", d(0).isoformat(), d(0).isoformat(), "latent_defect")])
-    rep = evaluate(scores, {"field_return": feats}, inc)
+    inc = ledger(
+        [
+            (
+                "INC-9",
+                "field_return",
+                "build_lot",
+                "AX-L1-AX100-20260302",
+                d(0).isoformat(),
+                d(0).isoformat(),
+                "latent_defect",
+            )
+        ]
+    )
+    inc["magnitude"] = "0.15"
+    rep = evaluate(
+        scores, {"field_return": feats}, inc, marts={"fct_field_return_cohorts": _cohort_mart()}, as_of=d(120)
+    )
     r = rep["scopes"]["field_return"]
-    assert r["model"]["recall"] == 1.0 and r["model"]["median_lead_days"] == 2.0  # visible day 3, warned day 1
-    assert r["baseline"]["recall"] == 1.0 and r["baseline"]["median_lead_days"] == -1.0  # DOA fires day 4
+    # the DOA rate of the ship week of 2026-03-02 is mature 6 + 30 + 10 days after the week starts
+    assert r["model"]["per_incident"][0]["kpi_visible"] == d(46).isoformat()
+    assert r["model"]["recall"] == 1.0 and r["model"]["median_lead_days"] == 45.0  # warned day 1
+    assert r["baseline"]["recall"] == 1.0 and r["baseline"]["median_lead_days"] == 42.0  # DOA rule fires day 4
     assert r["model_beats_baseline"] is True
-    assert rep["scopes_model_beats_baseline"] == 1
-    assert "| field_return | model | 1 | 1 | 100% | 2.0 |" in report_table(rep)
-    assert "INC-9" in report_markdown(rep)
+    assert r["model"]["at_budget"]["1"]["recall"] == 1.0
+    assert rep["decoy_ledger"] is False and r["model"]["decoys"] is None
+    table = report_table(rep)
+    assert "| field_return | model | 1 | 1 | 100% (21%-100%) | 45 [45, 45] |" in table
+    assert "| field_return | latent_defect | all | model | 1 | 1 |" in report_kind_table(rep)
+    assert "INC-9" in report_markdown(rep) and "No decoy ledger" in report_markdown(rep)
+    assert set(rep["weekly"]["method"]) == {"model", "baseline"}
 
 
 @pytest.mark.parametrize("scope", ["nope"])
 def test_unknown_scope_is_an_error(scope):
     with pytest.raises(ValueError):
-        kpi_visible(scope, pd.DataFrame())
+        baseline_score(scope, pd.DataFrame())
