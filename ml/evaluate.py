@@ -127,6 +127,23 @@ def incident_entity(scope: str, entity_type: str, entity_id: str) -> str:
     return entity_id
 
 
+def entity_matches(entities: np.ndarray, entity_type: str, entity: str) -> np.ndarray:
+    """Which scored entities an incident concerns (boolean per element of ``entities``).
+
+    Most incidents name a scored entity (a supplier lot, a line, a build lot). Two kinds name a
+    group (docs/scenarios.md): a ``supplier_part`` (``<supplier>-<part>``) concerns every lot whose
+    id starts with it; a ``product_region`` (``<product>-<region>``) concerns every build lot of
+    the product, because the region of a lot's units is not part of its id (an approximation:
+    a warning on any of the product's lots inside the window counts)."""
+    entities = np.asarray(entities, dtype=str)
+    if entity_type == "supplier_part":
+        return np.char.startswith(entities, f"{entity}-L")
+    if entity_type == "product_region":
+        product = entity.split("-")[0]
+        return np.array([product in e.split("-") for e in entities], dtype=bool)
+    return entities == entity
+
+
 def _f(df: pd.DataFrame, col: str) -> pd.Series:
     return pd.to_numeric(df[col], errors="coerce").fillna(0.0) if col in df else pd.Series(0.0, index=df.index)
 
@@ -227,7 +244,8 @@ def _label_rows(monitored: pd.DataFrame, inc: pd.DataFrame) -> tuple[pd.DataFram
     in_window = np.zeros(len(m), dtype=bool)
     ent, day = m["entity"].to_numpy(), m["day"].to_numpy()
     for row in inc.itertuples(index=False):
-        hit = (ent == row.entity) & (day >= np.datetime64(row.start)) & (day <= np.datetime64(row.deadline))
+        in_days = (day >= np.datetime64(row.start)) & (day <= np.datetime64(row.deadline))
+        hit = in_days & entity_matches(ent, row.entity_type, row.entity)
         masks.append(hit)
         in_window |= hit
     m["in_window"] = in_window

@@ -379,3 +379,15 @@ def test_evaluate_end_to_end_on_hand_made_frames():
 def test_unknown_scope_is_an_error(scope):
     with pytest.raises(ValueError):
         baseline_score(scope, pd.DataFrame())
+
+
+def test_group_incidents_concern_their_members():
+    """A supplier_part incident concerns every lot of that supplier and part; a product_region
+    incident every build lot of the product; other incidents only the entity they name."""
+    from ml.evaluate import entity_matches
+
+    lots = np.array(["SUP1-PCB-AX-L0001", "SUP1-PCB-AX-L0002", "SUP2-PCB-AX-L0001", "SUP1-PSU-12-L0001"])
+    assert entity_matches(lots, "supplier_part", "SUP1-PCB-AX").tolist() == [True, True, False, False]
+    assert entity_matches(lots, "supplier_lot", "SUP2-PCB-AX-L0001").tolist() == [False, False, True, False]
+    builds = np.array(["SZX-L1-AX100-20260302", "SZX-L1-BX200-20260302", "GDL-L2-AX100-20260310"])
+    assert entity_matches(builds, "product_region", "AX100-APAC").tolist() == [True, False, True]
