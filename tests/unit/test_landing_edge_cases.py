@@ -18,8 +18,8 @@ import yaml
 from pyspark.sql import types as T
 
 from andon.config import CONF_DIR
-from spark_jobs.landing.conform import bronze_column, conform, pseudonym, split_valid
 from andon.dictionary import DictionaryError, parse_dictionary
+from spark_jobs.landing.conform import bronze_column, conform, pseudonym, split_valid
 from spark_jobs.landing.parsers import MALFORMED, parse_csv
 
 KEY = b"unit-test-key"
