@@ -252,7 +252,6 @@ final as (
         cast(round(expected_ppm, 3) as double) as expected_ppm,
         cast(round(case when expected_ppm is not null then {{ sigma_level_from_dpmo('expected_ppm') }} end, 4)
             as double) as sigma_level,
-
         cast(points_beyond_control_limits as bigint) as points_beyond_control_limits,
 
         ---------- booleans
