@@ -2,9 +2,17 @@
 -- the DOMAIN grade table (macros/capability_grades.sql). Site-month inputs, "weakest governs":
 --   sigma_level / cpk: per characteristic (line + characteristic), the mean of its weekly values
 --     over the weeks starting in the month with sufficient data (fct_spc_capability
---     .has_sufficient_data); the site takes the weakest characteristic;
+--     .has_sufficient_data); the site takes the weakest characteristic. The capability index of a
+--     week is its Cpk when the week is in statistical control (fct_spc_capability.is_in_control)
+--     and its Ppk otherwise: Cpk (short-term sigma) assumes a stable process and overstates the
+--     capability of a drifting one (docs/mart.md). The column keeps the name cpk;
+--     weeks_graded_on_ppk counts the characteristic-weeks graded on Ppk;
 --   rolled_fpy: per product, the product over the route of the month's station-type FPY
---     (units first-passed / first-tested, lines pooled); the site takes the weakest product;
+--     (units first-passed / first-tested, lines pooled), for products whose route is complete in
+--     the month (every route station type has first attempts): a product over fewer stations is
+--     not a rolled yield (e.g. a site's first weeks with only ICT and FT). The site takes the
+--     weakest complete product; with none, rolled_fpy is null (not measured, grade 1);
+--     products_route_incomplete counts the products left out;
 --   internal / external loss rate: fct_quality_loss (null = not measured).
 -- The grade is the least of the five per-column grades: a site reaches a grade only when it
 -- meets every column.
@@ -39,7 +47,8 @@ characteristic_months as (
         characteristic_id,
         {{ month_start('week_start_date') }} as month_start_date,
         avg(sigma_level) as sigma_level,
-        avg(cpk) as cpk
+        avg(case when is_in_control then cpk else ppk end) as cpk,
+        count(case when not coalesce(is_in_control, false) then 1 end) as weeks_graded_on_ppk
     from capability
     where has_sufficient_data
     group by site_id, line_id, characteristic_id, {{ month_start('week_start_date') }}
@@ -53,7 +62,8 @@ site_capability as (
         month_start_date,
         min(sigma_level) as sigma_level,
         min(cpk) as cpk,
-        count(*) as characteristics_measured
+        count(*) as characteristics_measured,
+        sum(weeks_graded_on_ppk) as weeks_graded_on_ppk
     from characteristic_months
     group by site_id, month_start_date
 
@@ -80,7 +90,8 @@ product_months as (
         site_id,
         product_id,
         month_start_date,
-        {{ product_aggregate('first_pass_yield') }} as rolled_fpy
+        {{ product_aggregate('first_pass_yield') }} as rolled_fpy,
+        count(*) = {{ route | length }} as is_route_complete
     from station_months
     group by site_id, product_id, month_start_date
 
@@ -91,8 +102,9 @@ site_yield as (
     select
         site_id,
         month_start_date,
-        min(rolled_fpy) as rolled_fpy,
-        count(*) as products_measured
+        min(case when is_route_complete then rolled_fpy end) as rolled_fpy,
+        count(case when is_route_complete then 1 end) as products_measured,
+        count(case when not is_route_complete then 1 end) as products_route_incomplete
     from product_months
     group by site_id, month_start_date
 
@@ -119,7 +131,9 @@ measures as (
         quality_loss.internal_loss_rate,
         quality_loss.external_loss_rate,
         coalesce(site_capability.characteristics_measured, 0) as characteristics_measured,
-        coalesce(site_yield.products_measured, 0) as products_measured
+        coalesce(site_yield.products_measured, 0) as products_measured,
+        coalesce(site_yield.products_route_incomplete, 0) as products_route_incomplete,
+        coalesce(site_capability.weeks_graded_on_ppk, 0) as weeks_graded_on_ppk
     from site_months
     left join site_capability
         on site_months.site_id = site_capability.site_id
@@ -174,6 +188,8 @@ final as (
         cast(external_loss_rate as double) as external_loss_rate,
         cast(characteristics_measured as bigint) as characteristics_measured,
         cast(products_measured as bigint) as products_measured,
+        cast(products_route_incomplete as bigint) as products_route_incomplete,
+        cast(weeks_graded_on_ppk as bigint) as weeks_graded_on_ppk,
 
         ---------- dates
         cast(month_start_date as date) as month_start_date

@@ -6,10 +6,18 @@
 -- DOA / out-of-box: flagged DOA, or failed within doa_window_days (30) of shipment.
 -- Early return: failed within early_return_window_days (90) of shipment (DOA included).
 -- Each counts distinct returned units. is_early_window_closed: the newest return received is
--- at least 90 days after the cohort's last ship day, so the early-return rate is final.
+-- at least 90 days after the cohort's last ship day.
+-- Maturity (docs/mart.md): a rate is final only when every unit of the cohort has had its whole
+-- window AND a failure at the window's end has had time to reach the RMA system. As of
+-- maturity_as_of_date (the last day of the returns feed: the newest claim's received day),
+--   is_doa_mature          = as_of - cohort's last ship day >= doa_window_days + claim_lag_days
+--   is_early_return_mature = as_of - cohort's last ship day >= early_return_window_days + claim_lag_days
+-- An immature rate understates the cohort's rate; consumers (grade, "visible" dates) must use
+-- only mature rates.
 
 {%- set doa_days = var('doa_window_days') %}
 {%- set early_days = var('early_return_window_days') %}
+{%- set lag_days = var('claim_lag_days') %}
 
 with
 
@@ -92,7 +100,7 @@ cohort_returns as (
 
 observation as (
 
-    select max(cast(received_at as date)) as last_received_date from returns
+    select max(received_date) as last_received_date from returns
 
 ),
 
@@ -136,9 +144,14 @@ final as (
         cast(units_shipped > 0 as boolean) as has_shipment_history,
         cast(coalesce(datediff(observation.last_received_date, date_add(cohorts.week_start_date, 6))
             >= {{ early_days }}, false) as boolean) as is_early_window_closed,
+        cast(coalesce(datediff(observation.last_received_date, date_add(cohorts.week_start_date, 6))
+            >= {{ doa_days + lag_days }}, false) as boolean) as is_doa_mature,
+        cast(coalesce(datediff(observation.last_received_date, date_add(cohorts.week_start_date, 6))
+            >= {{ early_days + lag_days }}, false) as boolean) as is_early_return_mature,
 
         ---------- dates
-        cast(cohorts.week_start_date as date) as ship_week_start_date
+        cast(cohorts.week_start_date as date) as ship_week_start_date,
+        cast(observation.last_received_date as date) as maturity_as_of_date
 
     from cohorts
     cross join observation

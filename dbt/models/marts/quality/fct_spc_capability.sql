@@ -17,6 +17,11 @@
 --   only such weeks feed fct_capability_grade (a week cut by the data's edge is not graded).
 -- sigma_level: Z = Phi^-1(1 - expected_ppm / 1e6) + 1.5 (short-term, 1.5 sigma shift), with
 --   expected_ppm floored at 0.001 (Z capped at 7.4978); see macros/statistics.sql.
+-- is_in_control (statistical control of the week, Nelson rule 1 on the week's phase-I chart):
+--   every subgroup mean (individual value for n = 1) lies within the trial limits
+--   mean_value +/- 3 sigma_within / sqrt(n_i); points_beyond_control_limits counts the others.
+--   Null when sigma_within is not positive. Cpk assumes a stable process, so fct_capability_grade
+--   grades Cpk only for in-control weeks and Ppk otherwise (docs/mart.md).
 
 with
 
@@ -38,6 +43,7 @@ subgroups as (
         week_start_date,
         subgroup_id,
         count(*) as subgroup_size,
+        avg(measured_value) as subgroup_mean,
         max(measured_value) - min(measured_value) as subgroup_range
     from measurements
     group by site_id, line_id, characteristic_id, week_start_date, subgroup_id
@@ -151,10 +157,37 @@ sigmas as (
 
 ),
 
+control as (
+
+    -- phase-I (trial) X-bar / individuals chart of the week: centre = the week's mean,
+    -- limits +/- 3 sigma_within / sqrt(subgroup size)
+    select
+        sigmas.site_id,
+        sigmas.line_id,
+        sigmas.characteristic_id,
+        sigmas.week_start_date,
+        count(
+            case
+                when abs(subgroups.subgroup_mean - sigmas.mean_value)
+                    > 3 * sigmas.sigma_within / sqrt(subgroups.subgroup_size) then 1
+            end
+        ) as points_beyond_control_limits
+    from sigmas
+    inner join subgroups
+        on sigmas.site_id = subgroups.site_id
+        and sigmas.line_id = subgroups.line_id
+        and sigmas.characteristic_id = subgroups.characteristic_id
+        and sigmas.week_start_date = subgroups.week_start_date
+    where sigmas.sigma_within > 0
+    group by sigmas.site_id, sigmas.line_id, sigmas.characteristic_id, sigmas.week_start_date
+
+),
+
 indices as (
 
     select
         sigmas.*,
+        control.points_beyond_control_limits,
         case when upper_spec_limit is not null and lower_spec_limit is not null and sigma_within > 0
             then (upper_spec_limit - lower_spec_limit) / (6 * sigma_within) end as cp,
         case when sigma_within > 0
@@ -171,6 +204,11 @@ indices as (
                 + coalesce({{ normal_survival('(mean_value - lower_spec_limit) / sigma_overall') }}, 0.0)
             ) end as expected_ppm
     from sigmas
+    left join control
+        on sigmas.site_id = control.site_id
+        and sigmas.line_id = control.line_id
+        and sigmas.characteristic_id = control.characteristic_id
+        and sigmas.week_start_date = control.week_start_date
 
 ),
 
@@ -214,9 +252,11 @@ final as (
         cast(round(expected_ppm, 3) as double) as expected_ppm,
         cast(round(case when expected_ppm is not null then {{ sigma_level_from_dpmo('expected_ppm') }} end, 4)
             as double) as sigma_level,
+        cast(points_beyond_control_limits as bigint) as points_beyond_control_limits,
 
         ---------- booleans
         cast(n_measurements >= {{ var('capability_min_measurements') }} as boolean) as has_sufficient_data,
+        cast(case when sigma_within > 0 then points_beyond_control_limits = 0 end as boolean) as is_in_control,
 
         ---------- dates
         cast(week_start_date as date) as week_start_date
