@@ -58,8 +58,9 @@ COHORT_MIN_UNITS = 20
 # dbt vars doa_window_days / early_return_window_days (dbt/dbt_project.yml)
 DOA_WINDOW_DAYS = 30
 EARLY_WINDOW_DAYS = 90
-# a claim reaches the RMA system up to ~10 days after the failure (docs/sources.md)
-CLAIM_LAG_DAYS = 10
+# the mart's maturity rule (dbt/dbt_project.yml vars doa_window_days, early_return_window_days,
+# claim_lag_days; tests/unit/test_ml_visibility.py checks they agree)
+CLAIM_LAG_DAYS = 14
 # units of a build lot ship within days of the build
 SHIP_WITHIN_DAYS = 7
 

@@ -107,19 +107,19 @@ def _cohorts():
 def test_cohort_visible_on_the_day_its_rate_matures():
     c = cohort_visible(_cohorts(), as_of=d(200)).set_index(["product_id", "ship_week_start_date"])
     w0, w1 = c.loc[("AX100", d(0))], c.loc[("AX100", d(7))]
-    # DOA: last ship day + 30-day window + 10 days claim lag
-    assert w0["doa_mature_date"] == d(46) and w0["doa_visible"] and w0["visible_date"] == d(46)
+    # DOA: last ship day (6) + 30-day window + 14 days claim lag
+    assert w0["doa_mature_date"] == d(50) and w0["doa_visible"] and w0["visible_date"] == d(50)
     # week 1: DOA normal, early returns (90-day window) high: visible when those mature
-    assert not w1["doa_visible"] and w1["early_visible"] and w1["visible_date"] == d(7 + 6 + 100)
+    assert not w1["doa_visible"] and w1["early_visible"] and w1["visible_date"] == d(7 + 6 + 104)
     assert c.loc[("AX100", d(14)), "visible_date"] is None
     assert c.loc[("BX200", d(0)), "visible_date"] is None  # judged only against its own product
 
 
 def test_cohort_rate_is_not_read_before_it_matures():
-    c = cohort_visible(_cohorts(), as_of=d(45)).set_index(["product_id", "ship_week_start_date"])
+    c = cohort_visible(_cohorts(), as_of=d(49)).set_index(["product_id", "ship_week_start_date"])
     assert not c["doa_visible"].any() and c["visible_date"].isna().all()
     c = cohort_visible(_cohorts(), as_of=d(100)).set_index(["product_id", "ship_week_start_date"])
-    assert c.loc[("AX100", d(0)), "visible_date"] == d(46)
+    assert c.loc[("AX100", d(0)), "visible_date"] == d(50)
     assert not c.loc[("AX100", d(7)), "early_visible"]  # its early-return rate is not mature yet
 
 
@@ -146,6 +146,19 @@ def test_visible_days_per_incident():
     inc["end_date"] = inc["end_date"].astype(str)
     grace = {"factory_output": 7, "incoming_material": 21, "field_return": 60}
     v = visible_days(inc, marts, grace, as_of=d(200))
-    assert v == {"I1": d(15), "I2": d(12), "I4": d(2), "I6": d(46), "I7": d(113)}
+    assert v == {"I1": d(15), "I2": d(12), "I4": d(2), "I6": d(50), "I7": d(117)}
     # day 5's burst is before I1's start; an as-of before the DOA maturity hides I6
     assert "I6" not in visible_days(inc, marts, grace, as_of=d(40))
+
+
+def test_maturity_windows_agree_with_the_mart():
+    """One definition of cohort maturity: the evaluation's constants are the dbt project's vars."""
+    import yaml
+
+    from ml import visibility
+    from tests.conftest import REPO
+
+    dbt_vars = yaml.safe_load((REPO / "dbt" / "dbt_project.yml").read_text(encoding="utf-8"))["vars"]
+    assert visibility.DOA_WINDOW_DAYS == dbt_vars["doa_window_days"]
+    assert visibility.EARLY_WINDOW_DAYS == dbt_vars["early_return_window_days"]
+    assert visibility.CLAIM_LAG_DAYS == dbt_vars["claim_lag_days"]
