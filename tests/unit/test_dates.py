@@ -1,4 +1,4 @@
-from __future__ import annotations
+"""Business-day windows (andon.dates) and the landing run summary."""
 
 from datetime import date, datetime
 
