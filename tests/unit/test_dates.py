@@ -1,5 +1,7 @@
 """Business-day windows (andon.dates) and the landing run summary."""
 
+from __future__ import annotations
+
 from datetime import date, datetime
 
 import pytest
