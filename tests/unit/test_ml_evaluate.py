@@ -361,15 +361,15 @@ def test_evaluate_end_to_end_on_hand_made_frames():
         scores, {"field_return": feats}, inc, marts={"fct_field_return_cohorts": _cohort_mart()}, as_of=d(120)
     )
     r = rep["scopes"]["field_return"]
-    # the DOA rate of the ship week of 2026-03-02 is mature 6 + 30 + 10 days after the week starts
-    assert r["model"]["per_incident"][0]["kpi_visible"] == d(46).isoformat()
-    assert r["model"]["recall"] == 1.0 and r["model"]["median_lead_days"] == 45.0  # warned day 1
-    assert r["baseline"]["recall"] == 1.0 and r["baseline"]["median_lead_days"] == 42.0  # DOA rule fires day 4
+    # the DOA rate of the ship week of 2026-03-02 is mature 6 + 30 + 14 days (window + claim lag) after the week starts
+    assert r["model"]["per_incident"][0]["kpi_visible"] == d(50).isoformat()
+    assert r["model"]["recall"] == 1.0 and r["model"]["median_lead_days"] == 49.0  # warned day 1
+    assert r["baseline"]["recall"] == 1.0 and r["baseline"]["median_lead_days"] == 46.0  # DOA rule fires day 4
     assert r["model_beats_baseline"] is True
     assert r["model"]["at_budget"]["1"]["recall"] == 1.0
     assert rep["decoy_ledger"] is False and r["model"]["decoys"] is None
     table = report_table(rep)
-    assert "| field_return | model | 1 | 1 | 100% (21%-100%) | 45 [45, 45] |" in table
+    assert "| field_return | model | 1 | 1 | 100% (21%-100%) | 49 [49, 49] |" in table
     assert "| field_return | latent_defect | all | model | 1 | 1 |" in report_kind_table(rep)
     assert "INC-9" in report_markdown(rep) and "No decoy ledger" in report_markdown(rep)
     assert set(rep["weekly"]["method"]) == {"model", "baseline"}
