@@ -427,7 +427,10 @@ def score_window(
     for scope in scopes:
         versions = model_versions(scope, cfg)
         if not versions:
-            raise NoModelError(f"no registered model andon_{scope} with alias champion: run the training DAG first")
+            raise NoModelError(
+                f"no registered model andon_{scope} with alias champion. Run the training DAG first; if it ran, "
+                f"its log says why it registered none (e.g. 'not trained (no mature labels)': the history is "
+                f"too short for this scope's labels to mature, see docs/models.md)")
         dates = days_between(start, end)
         plan = assign_versions(dates, versions, models)
         features_df = build_features(spark, cfg, silver, scope, start, end)
