@@ -271,6 +271,23 @@ class IncidentPlan:
         return rows
 
 
+def mark_defective_lot(plan: IncidentPlan, lot: Lot, defect: float) -> None:
+    """Make ``defect`` of the pieces of ``lot`` defective, with its ledger row."""
+    plan.defective_lots[lot.lot_id] = defect
+    plan.lot_incidents[lot.lot_id] = Incident(
+        "incoming_material",
+        "supplier_lot",
+        lot.lot_id,
+        lot.ship_day,
+        lot.arrival_day,
+        "defective_lot",
+        defect,
+        f"{defect:.0%} of the pieces of {PART_BY_CODE[lot.part].category} lot {lot.lot_id} from "
+        f"{lot.supplier} (received at {lot.site}) are defective; supplier data shifts, IQC and "
+        f"ICT/FT fail more often on units built with it.",
+    )
+
+
 def plan_incidents(seed: int, days: int, lots: list[Lot], start: dt.date) -> IncidentPlan:
     """Choose the incident entities and dates for a run (deterministic in ``seed``)."""
     rng = child_rng(seed, "incidents")
@@ -294,19 +311,7 @@ def plan_incidents(seed: int, days: int, lots: list[Lot], start: dt.date) -> Inc
         cands = [lt for lt in lots if (lt.part, lt.supplier) == pair and 0 <= lt.ship_day < days]
         lot = min(cands, key=lambda lt: (abs(lt.ship_day - target), lt.ship_day))
         used_pairs.add(pair)
-        plan.defective_lots[lot.lot_id] = defect
-        plan.lot_incidents[lot.lot_id] = Incident(
-            "incoming_material",
-            "supplier_lot",
-            lot.lot_id,
-            lot.ship_day,
-            lot.arrival_day,
-            "defective_lot",
-            defect,
-            f"{defect:.0%} of the pieces of {PART_BY_CODE[lot.part].category} lot {lot.lot_id} from "
-            f"{lot.supplier} (received at {lot.site}) are defective; supplier data shifts, IQC and "
-            f"ICT/FT fail more often on units built with it.",
-        )
+        mark_defective_lot(plan, lot, defect)
 
     order = [LINES[int(i)].code for i in rng.permutation(len(LINES))]
     fault_line, drift_line, latent_line = order[0], order[1], order[2]

@@ -22,7 +22,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from .incidents import DRIFT_CHAR, Decoy, Incident, IncidentPlan
+from .incidents import DRIFT_CHAR, Decoy, Incident, IncidentPlan, mark_defective_lot
 from .materials import UNITS_PER_LINE_DAY, Lot, build_lot_schedule, daily_demand
 from .scenario import Entry, Scenario
 from .world import (
@@ -288,20 +288,7 @@ def plan_scenario(scn: Scenario, seed: int, days: int, scale: float, start: dt.d
                 if lot is None:
                     continue
                 busy.take(f"pair:{pair[0]}:{pair[1]}", lot.ship_day, lot.arrival_day + LOT_SUPPLY_DAYS)
-                cat = PART_BY_CODE[lot.part].category
-                plan.defective_lots[lot.lot_id] = frac
-                plan.lot_incidents[lot.lot_id] = Incident(
-                    "incoming_material",
-                    "supplier_lot",
-                    lot.lot_id,
-                    lot.ship_day,
-                    lot.arrival_day,
-                    "defective_lot",
-                    frac,
-                    f"{frac:.0%} of the pieces of {cat} lot {lot.lot_id} from {lot.supplier} (received at "
-                    f"{lot.site}) are defective; supplier data shifts, IQC and ICT/FT fail more often on units "
-                    f"built with it.",
-                )
+                mark_defective_lot(plan, lot, frac)
             elif entry.kind == "supplier_process_change":
                 shift = round(_draw(rng, p["shift_sigma"]), 3)
                 n_early, n_bad = _draw(rng, p["early_lots"]), _draw(rng, p["bad_lots"])
