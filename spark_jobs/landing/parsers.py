@@ -99,7 +99,7 @@ def parse_jsonl(content: bytes) -> Iterator[RawRecord]:
             obj = json.loads(line)
             if not isinstance(obj, dict):
                 raise ValueError("not a JSON object")
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             yield RawRecord(locator, line, {}, _failure(index == len(lines), ends_nl), f"invalid JSON: {exc}")
             continue
         yield RawRecord(locator, line, _flatten(obj))
@@ -114,9 +114,9 @@ def parse_json_document(content: bytes, record_path: str) -> Iterator[RawRecord]
             records = records[part]
         if not isinstance(records, list):
             raise ValueError(f"{record_path} is not an array")
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
         yield RawRecord("*", content.decode("utf-8", errors="replace")[:2000], {}, MALFORMED,
-                        f"unreadable document: {exc}")
+                        f"unreadable document: {type(exc).__name__}: {exc}")
         return
     for index, obj in enumerate(records, start=1):
         raw = json.dumps(obj, ensure_ascii=False, sort_keys=True)
@@ -155,13 +155,33 @@ def parse_xml(content: bytes, record_element: str, parent_element: str | None) -
 
 def parse_file(fmt: str, content: bytes, *, delimiter: str = ",", record_path: str | None = None,
                record_element: str | None = None, parent_element: str | None = None) -> Iterator[RawRecord]:
-    """Dispatch on the feed's format (see ``conf/data_dictionary.yaml``)."""
+    """Dispatch on the feed's format (see ``conf/data_dictionary.yaml``).
+
+    Never raises for a bad file: if a parser fails on something it did not foresee (a document
+    nested too deep, a decoder bug), the records read so far are kept and the rest of the file
+    becomes one ``malformed_record`` with locator ``*`` naming the error, so one pathological file
+    is quarantined while the other files of the day land.
+    """
     if fmt == "csv":
-        return parse_csv(content, delimiter)
-    if fmt == "jsonl":
-        return parse_jsonl(content)
-    if fmt == "json":
-        return parse_json_document(content, record_path or "records")
-    if fmt == "xml":
-        return parse_xml(content, record_element or "record", parent_element)
-    raise ValueError(f"unsupported format {fmt!r}")
+        records = parse_csv(content, delimiter)
+    elif fmt == "jsonl":
+        records = parse_jsonl(content)
+    elif fmt == "json":
+        records = parse_json_document(content, record_path or "records")
+    elif fmt == "xml":
+        records = parse_xml(content, record_element or "record", parent_element)
+    else:
+        raise ValueError(f"unsupported format {fmt!r}")
+    return _guarded(records, content)
+
+
+def _guarded(records: Iterator[RawRecord], content: bytes) -> Iterator[RawRecord]:
+    seen: set[str] = set()
+    try:
+        for record in records:
+            seen.add(record.locator)
+            yield record
+    except Exception as exc:  # noqa: BLE001 - any parser failure quarantines the file, never the task
+        if "*" not in seen:
+            yield RawRecord("*", content.decode("utf-8", errors="replace")[:2000], {}, MALFORMED,
+                            f"unreadable file: {type(exc).__name__}: {str(exc)[:500]}")

@@ -1,6 +1,14 @@
 from __future__ import annotations
 
-from spark_jobs.landing.parsers import MALFORMED, TRUNCATED, parse_csv, parse_json_document, parse_jsonl, parse_xml
+from spark_jobs.landing.parsers import (
+    MALFORMED,
+    TRUNCATED,
+    parse_csv,
+    parse_file,
+    parse_json_document,
+    parse_jsonl,
+    parse_xml,
+)
 
 
 def test_csv_records_keep_physical_line_numbers_and_flag_bad_lines():
@@ -50,3 +58,34 @@ def test_xml_records_carry_parent_attributes_and_sequence():
 def test_unreadable_xml_is_one_quarantinable_record():
     records = list(parse_xml(b"<LimsExport><Sample id='S1'><Test item=", "Test", "Sample"))
     assert len(records) == 1 and records[0].locator == "*" and records[0].parse_error == TRUNCATED
+
+
+def _deep_json(levels: int) -> bytes:
+    return ('{"records": [' + '{"a": ' * levels + "1" + "}" * levels + "]}").encode()
+
+
+def test_a_document_nested_too_deep_is_one_malformed_record():
+    """A JSON document nested 10,000 levels deep used to raise RecursionError and fail the task."""
+    records = list(parse_file("json", _deep_json(10_000), record_path="records"))
+    assert len(records) == 1 and records[0].parse_error == MALFORMED and records[0].locator == "*"
+    assert "RecursionError" in records[0].parse_detail
+
+
+def test_a_line_nested_too_deep_is_one_malformed_line_and_the_rest_lands():
+    content = b'{"a": 1}\n' + b'{"b": ' * 10_000 + b"1" + b"}" * 10_000 + b'\n{"c": 2}\n'
+    records = list(parse_file("jsonl", content))
+    assert [r.locator for r in records] == ["line:1", "line:2", "line:3"]
+    assert [r.parse_error for r in records] == [None, MALFORMED, None]
+
+
+def test_an_unforeseen_parser_failure_keeps_what_was_read_and_quarantines_the_rest(monkeypatch):
+    from spark_jobs.landing import parsers
+
+    def exploding(content, delimiter=","):
+        yield parsers.RawRecord("line:2", "x,1", {"x": "1"})
+        raise UnicodeError("decoder bug")
+
+    monkeypatch.setattr(parsers, "parse_csv", exploding)
+    records = list(parsers.parse_file("csv", b"x\nx,1\n"))
+    assert [(r.locator, r.parse_error) for r in records] == [("line:2", None), ("*", MALFORMED)]
+    assert records[1].parse_detail == "unreadable file: UnicodeError: decoder bug"
