@@ -36,7 +36,7 @@ START ?= 2026-03-02
 RUN_DAG = AIRFLOW=$(AIRFLOW) bash infra/run_dag.sh
 END   = $(shell $(PY) -c "import datetime as d; print(d.date.fromisoformat('$(START)') + d.timedelta(days=$(DAYS) - 1))")
 
-.PHONY: help setup demo simulate land mart train score digest evaluate summary test test-unit lint bench clean
+.PHONY: help setup demo simulate land mart train score digest evaluate summary test test-unit lint bench eval-suite clean
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "}; /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -108,6 +108,9 @@ lint: setup ## ruff, and the import contracts of pyproject.toml (import-linter)
 
 bench: setup ## landing throughput vs plain Parquet; results in bench/results/
 	@$(PY) -m bench
+
+eval-suite: setup ## the whole chain on several seeds (SEEDS="1 2 3", SCENARIO, SUITE_SCALE), pooled; bench/results/
+	@$(PY) -m bench.eval_suite --scenario $(or $(SCENARIO),standard) --seeds "$(or $(SEEDS),1 2 3)" $(if $(SUITE_SCALE),--scale $(SUITE_SCALE))
 
 clean: ## remove all local state (.andon/); caches in ANDON_CACHE are kept
 	rm -rf $(ANDON_HOME)
