@@ -190,11 +190,36 @@ def training_frame(
     silver: dict[str, DataFrame], features_df: DataFrame, scope: str, cutoff: date, warmup_start: date, **label_kw
 ):
     """Features of score dates ``warmup_start..cutoff`` joined to the labels matured by ``cutoff``
-    (pandas). Rows without a mature label are dropped by the label builder."""
+    (pandas). Rows without a mature label are dropped by the label builder. (One cutoff, with the
+    reference label builders; :func:`training_frames` does every cutoff of a replay at once.)"""
     keys = feat.KEYS[scope]
     rows = features_df.where((F.col("score_date") >= F.lit(warmup_start)) & (F.col("score_date") <= F.lit(cutoff)))
     labels = lab.BUILDERS[scope](silver, rows.select(*keys, "score_date"), cutoff, **label_kw)
     return rows.join(labels.select(*keys, "score_date", "label"), [*keys, "score_date"]).toPandas()
+
+
+def training_frames(
+    silver: dict[str, DataFrame],
+    features_df: DataFrame,
+    scope: str,
+    cutoffs: list[date],
+    warmup_start: date,
+    **label_kw,
+):
+    """The training rows of every cutoff in one Spark job and one ``toPandas``: for each cutoff
+    ``c``, the features of score dates ``warmup_start..c`` joined to the labels matured by ``c``
+    (the same rows as :func:`training_frame` gives for ``c``), with a ``cutoff`` column; sorted by
+    cutoff, score date and keys so that the rows of a cutoff always come in the same order."""
+    keys = feat.KEYS[scope]
+    spark = features_df.sparkSession
+    cuts = spark.createDataFrame([(c,) for c in sorted(set(cutoffs))], "cutoff date")
+    rows = features_df.where(
+        (F.col("score_date") >= F.lit(warmup_start)) & (F.col("score_date") <= F.lit(max(cutoffs)))
+    )
+    keyed = rows.select(*keys, "score_date").join(F.broadcast(cuts), F.col("score_date") <= F.col("cutoff"))
+    labels = lab.BUILDERS_AT[scope](silver, keyed, cutoffs, **label_kw)
+    pdf = rows.join(labels.select("cutoff", *keys, "score_date", "label"), [*keys, "score_date"]).toPandas()
+    return pdf.sort_values(["cutoff", "score_date", *keys], kind="stable").reset_index(drop=True)
 
 
 def train_models(
@@ -207,13 +232,17 @@ def train_models(
     """Train (and register) one model per scope with data up to ``cutoff`` (default: the last day
     in silver); with ``replay_from``, one version per ``ml.replay_every_days`` from that day on.
 
+    Per scope: the features of every day up to the cutoff once, the training rows of every
+    cutoff in one Spark job (:func:`training_frames`), then LightGBM and a lean MLflow
+    registration per cutoff in this process.
+
     A cutoff whose mature labels hold a single class registers nothing for that scope (reported
     with ``status: skipped`` and the reason); the previous champion stays. A cutoff after the
     last day in silver is an error, or with ``cap_cutoff`` (scheduled runs) moved to that day.
     Returns one dict per (scope, cutoff).
     """
     from andon.spark import get_spark
-    from ml.train import train_scope
+    from ml.train import fit_model, register_model
 
     cfg = cfg or settings()
     spark = get_spark(cfg)
@@ -234,14 +263,17 @@ def train_models(
         warmup_start = first + timedelta(days=ms["warmup_days"])
         if cutoff < warmup_start:
             raise ValueError(f"cutoff {cutoff} is inside the warm-up ({first} + {ms['warmup_days']} days)")
-        features_df = build_features(spark, cfg, silver, scope, first, cutoff).cache()
+        features_df = build_features(spark, cfg, silver, scope, first, cutoff)
         cutoffs = (
             replay_cutoffs(max(date.fromisoformat(str(replay_from)), warmup_start), cutoff, ms["replay_every_days"])
             if replay_from
             else [cutoff]
         )
+        frames = training_frames(silver, features_df, scope, cutoffs, warmup_start, **ms["labels"])
+        by_cutoff = dict(iter(frames.groupby("cutoff", sort=True))) if len(frames) else {}
+        drop = [*feat.KEYS[scope], "cutoff"]
         for c in cutoffs:
-            pdf = training_frame(silver, features_df, scope, c, warmup_start, **ms["labels"])
+            pdf = by_cutoff[c].drop(columns=drop) if c in by_cutoff else frames.iloc[0:0].drop(columns=drop)
             base = {
                 "scope": scope,
                 "cutoff": c.isoformat(),
@@ -254,22 +286,20 @@ def train_models(
                 results.append({**base, "status": "skipped", "reason": reason})
                 continue
             try:
-                out = train_scope(
-                    pdf.drop(columns=[k for k in feat.KEYS[scope]]),
+                fitted = fit_model(
+                    pdf,
                     "label",
                     scope,
-                    tracking,
                     feature_cols=feat.FEATURES[scope],
                     valid_fraction=ms["valid_fraction"],
                     false_alarm_budget=ms["false_alarm_budget"],
-                    registry_uri=registry,
-                    artifact_location=artifacts,
-                    tags={"training_cutoff": c.isoformat()},
                 )
             except ValueError as exc:  # e.g. the training dates hold one class only
                 log.warning("%s cutoff %s: not trained (%s)", scope, c, exc)
                 results.append({**base, "status": "skipped", "reason": str(exc)})
                 continue
+            out = register_model(fitted, scope, tracking, registry_uri=registry, artifact_location=artifacts,
+                                 tags={"training_cutoff": c.isoformat()})
             log.info("%s cutoff %s: registered %s v%s", scope, c, out["model_name"], out["version"])
             results.append(
                 {
@@ -279,7 +309,6 @@ def train_models(
                     "valid_auc": _finite(out["metrics"].get("valid_auc")),
                 }
             )
-        features_df.unpersist()
     return results
 
 
