@@ -17,6 +17,7 @@ Both are plain functions on the process's SparkSession; the DAGs only wire them.
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import date, timedelta
 from typing import Any
@@ -151,6 +152,13 @@ def replay_cutoffs(first: date, last: date, every_days: int) -> list[date]:
     return [*out, last]
 
 
+def _columns(df: DataFrame) -> list[tuple[str, str]]:
+    """Names and types, not nullability: a Delta read reports every column nullable, so comparing
+    whole schemas took every feature table with a non-nullable column (``factory_output``) for
+    changed and rewrote it with only the window's rows on each scoring run."""
+    return [(f.name, f.dataType.simpleString()) for f in df.schema.fields]
+
+
 def write_features(spark: SparkSession, cfg: Settings, scope: str, df: DataFrame, start: date, end: date) -> str:
     """Replace the score dates ``start..end`` of ``gold.features_<scope>`` with ``df``.
 
@@ -162,7 +170,7 @@ def write_features(spark: SparkSession, cfg: Settings, scope: str, df: DataFrame
     bad = df.where((F.col("score_date") < F.lit(start)) | (F.col("score_date") > F.lit(end))).limit(1).count()
     if bad:
         raise ValueError(f"feature rows outside {start}..{end}")
-    changed = is_delta_table(spark, path) and spark.read.format("delta").load(path).schema != df.schema
+    changed = is_delta_table(spark, path) and _columns(spark.read.format("delta").load(path)) != _columns(df)
     if changed:
         log.warning("gold.%s: feature columns changed, rewriting the table", features_table(scope))
     write_table(df, cfg, "gold", features_table(scope), f"score_date >= '{start}' AND score_date <= '{end}'",
@@ -368,53 +376,160 @@ def assign_versions(dates: list[date], versions: list[dict[str, Any]], mode: str
     return plan
 
 
-def apply_model(spark: SparkSession, rows: DataFrame, scope: str, version: dict[str, Any], cfg: Settings) -> DataFrame:
-    """Score feature rows with one registered model version on Spark (``mlflow.pyfunc.spark_udf``,
-    current Python environment) and shape them to the scores contract."""
-    import mlflow
-    import mlflow.pyfunc
+def load_booster_text(version: dict[str, Any], cfg: Settings) -> tuple[str, list[str]]:
+    """A registered version's LightGBM model (text, as saved at training) and feature list, read
+    from its pyfunc model directory on the driver."""
+    import mlflow.artifacts
+    from mlflow.models import Model
 
     tracking, registry, _ = mlflow_uris(cfg)
+    import mlflow
+
+    prev = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
     mlflow.set_tracking_uri(tracking)
     mlflow.set_registry_uri(registry)
-    uri = f"models:/{version['model_name']}/{version['version']}"
-    udf = mlflow.pyfunc.spark_udf(spark, uri, result_type="score double, top_factors_json string", env_manager="local")
+    try:
+        local = mlflow.artifacts.download_artifacts(f"models:/{version['model_name']}/{version['version']}")
+    finally:
+        mlflow.set_tracking_uri(prev[0])
+        mlflow.set_registry_uri(prev[1])
+    from pathlib import Path
+
+    arts = Model.load(local).flavors["python_function"]["artifacts"]
+    text = (Path(local) / arts["booster"]["path"]).read_text()
+    features = json.loads((Path(local) / arts["features"]["path"]).read_text())
+    return text, features
+
+
+#: what the scoring function returns per row (the factors' value is a double here, as in the
+#: JSON the pyfunc returns; it is turned into text by :func:`apply_models`)
+_SCORED = T.StructType(
+    [
+        T.StructField("entity_id", T.StringType()),
+        T.StructField("score_date", T.DateType()),
+        T.StructField("model_version", T.StringType()),
+        T.StructField("threshold", T.DoubleType()),
+        T.StructField("score", T.DoubleType()),
+        T.StructField(
+            "factors",
+            T.ArrayType(
+                T.StructType(
+                    [
+                        T.StructField("feature", T.StringType()),
+                        T.StructField("contribution", T.DoubleType()),
+                        T.StructField("value", T.DoubleType()),
+                    ]
+                )
+            ),
+        ),
+    ]
+)
+
+
+def score_batches(models: dict[str, tuple[str, list[str]]], feature_cols: list[str]):
+    """The function given to ``mapInArrow``: for each Arrow batch (``entity_id``, ``score_date``,
+    ``model_version``, ``threshold`` -- passed through -- and the feature columns as doubles), every version present scores its rows with
+    :func:`ml.train.explain_arrays` -- the same score and top factors as the registered pyfunc.
+    ``models`` maps version -> (LightGBM model text, feature list); boosters are built once per
+    Python worker."""
+    boosters: dict[str, Any] = {}
+
+    def run(batches):
+        import lightgbm as lgb
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        from ml.train import explain_arrays
+
+        struct = pa.struct([("feature", pa.string()), ("contribution", pa.float64()), ("value", pa.float64())])
+        for batch in batches:
+            if batch.num_rows == 0:
+                continue
+            versions = batch.column("model_version")
+            for v in pc.unique(versions).to_pylist():
+                part = batch.filter(pc.equal(versions, v)) if len(models) > 1 else batch
+                text, features = models[v]
+                if v not in boosters:
+                    boosters[v] = lgb.Booster(model_str=text)
+                cols = {c: part.column(c) for c in feature_cols}
+                X = np.column_stack(
+                    [
+                        (cols[f].cast(pa.float64()).to_numpy(zero_copy_only=False) if f in cols
+                         else np.full(part.num_rows, np.nan))
+                        for f in features
+                    ]
+                ).astype("float64")
+                score, order, contrib, values = explain_arrays(boosters[v], X)
+                n, k = order.shape
+                names = np.asarray(features, dtype=object)[order].ravel()
+                flat = pa.StructArray.from_arrays(
+                    [
+                        pa.array(names, pa.string()),
+                        pa.array(contrib.ravel(), pa.float64()),
+                        pa.array(values.ravel(), pa.float64(), from_pandas=True),  # NaN -> null
+                    ],
+                    fields=list(struct),
+                )
+                factors = pa.ListArray.from_arrays(pa.array(np.arange(0, n * k + 1, k, dtype=np.int32)), flat)
+                yield pa.RecordBatch.from_arrays(
+                    [*(part.column(c) for c in ("entity_id", "score_date", "model_version", "threshold")),
+                     pa.array(score, pa.float64()), factors],
+                    names=["entity_id", "score_date", "model_version", "threshold", "score", "factors"],
+                )
+
+    return run
+
+
+def apply_models(
+    spark: SparkSession, rows: DataFrame, scope: str, versions: list[dict[str, Any]], plan: dict[str, list[date]],
+    cfg: Settings,
+) -> DataFrame:
+    """Score feature rows with every model version of ``plan`` (version -> its score dates) in
+    one Spark job, shaped to the scores contract.
+
+    Each version's LightGBM model is read once on the driver and broadcast (a few hundred kB of
+    text); a ``model_version`` column from the plan routes every row to its version inside one
+    ``mapInArrow``; explanations are those of the registered pyfunc
+    (:class:`ml.train.EarlyWarningModel`)."""
     feature_cols = feat.FEATURES[scope]
     entity_type, id_col = ENTITY[scope]
-    factors = F.from_json(
-        "p.top_factors_json",
-        T.ArrayType(
-            T.StructType(
-                [
-                    T.StructField("feature", T.StringType()),
-                    T.StructField("contribution", T.DoubleType()),
-                    T.StructField("value", T.DoubleType()),
-                ]
-            )
-        ),
+    meta = {v["version"]: v for v in versions if v["version"] in plan}
+    models = {ver: load_booster_text(v, cfg) for ver, v in meta.items()}
+    bc = spark.sparkContext.broadcast(models)
+    routes = spark.createDataFrame(
+        [(d, ver, float(meta[ver]["threshold"])) for ver, ds in plan.items() for d in ds],
+        "score_date date, model_version string, threshold double",
     )
-    scored = rows.select(
-        id_col, "score_date", udf(F.struct(*[F.col(c).cast("double").alias(c) for c in feature_cols])).alias("p")
-    )
-    thr = float(version["threshold"])
-    return scored.select(
-        F.lit(scope).alias("scope"),
-        F.lit(entity_type).alias("entity_type"),
+    inputs = rows.join(F.broadcast(routes), "score_date").select(
         F.col(id_col).cast("string").alias("entity_id"),
         F.col("score_date").cast("date").alias("score_date"),
-        F.col("p.score").alias("score"),
-        (F.col("p.score") >= F.lit(thr)).alias("is_warning"),
-        F.lit(thr).alias("threshold"),
+        "model_version",
+        "threshold",
+        *[F.col(c).cast("double").alias(c) for c in feature_cols],
+    )
+
+    def _run(batches):
+        return score_batches(bc.value, feature_cols)(batches)
+
+    return inputs.mapInArrow(_run, _SCORED).select(
+        F.lit(scope).alias("scope"),
+        F.lit(entity_type).alias("entity_type"),
+        "entity_id",
+        "score_date",
+        F.col("score"),
+        (F.col("score") >= F.col("threshold")).alias("is_warning"),
+        F.col("threshold"),
         F.transform(
-            factors,
+            "factors",
             lambda x: F.struct(
                 x["feature"].alias("feature"),
                 x["contribution"].alias("contribution"),
                 x["value"].cast("string").alias("value"),
             ),
         ).alias("top_factors"),
-        F.lit(version["model_name"]).alias("model_name"),
-        F.lit(version["version"]).alias("model_version"),
+        F.lit(f"andon_{scope}").alias("model_name"),
+        F.col("model_version"),
         F.current_timestamp().alias("scored_at"),
     )
 
@@ -463,12 +578,8 @@ def score_window(
         dates = days_between(start, end)
         plan = assign_versions(dates, versions, models)
         features_df = build_features(spark, cfg, silver, scope, start, end)
-        parts = []
-        for v in versions:
-            if v["version"] in plan:
-                rows = features_df.where(F.col("score_date").isin(plan[v["version"]]))
-                parts.append(apply_model(spark, rows, scope, v, cfg))
         unscored = sorted(set(dates) - {d for ds in plan.values() for d in ds})
+        parts = [apply_models(spark, features_df, scope, versions, plan, cfg)] if plan else []
         if parts:
             scores = parts[0]
             for p in parts[1:]:
