@@ -428,7 +428,8 @@ _SCORED = T.StructType(
 
 def score_batches(models: dict[str, tuple[str, list[str]]], feature_cols: list[str]):
     """The function given to ``mapInArrow``: for each Arrow batch (``entity_id``, ``score_date``,
-    ``model_version``, ``threshold`` -- passed through -- and the feature columns as doubles), every version present scores its rows with
+    ``model_version``, ``threshold`` -- passed through -- and the feature columns as doubles),
+    every version present scores its rows with
     :func:`ml.train.explain_arrays` -- the same score and top factors as the registered pyfunc.
     ``models`` maps version -> (LightGBM model text, feature list); boosters are built once per
     Python worker."""
