@@ -17,6 +17,7 @@ Both are plain functions on the process's SparkSession; the DAGs only wire them.
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import date, timedelta
 from typing import Any
@@ -151,6 +152,13 @@ def replay_cutoffs(first: date, last: date, every_days: int) -> list[date]:
     return [*out, last]
 
 
+def _columns(df: DataFrame) -> list[tuple[str, str]]:
+    """Names and types, not nullability: a Delta read reports every column nullable, so comparing
+    whole schemas took every feature table with a non-nullable column (``factory_output``) for
+    changed and rewrote it with only the window's rows on each scoring run."""
+    return [(f.name, f.dataType.simpleString()) for f in df.schema.fields]
+
+
 def write_features(spark: SparkSession, cfg: Settings, scope: str, df: DataFrame, start: date, end: date) -> str:
     """Replace the score dates ``start..end`` of ``gold.features_<scope>`` with ``df``.
 
@@ -162,7 +170,7 @@ def write_features(spark: SparkSession, cfg: Settings, scope: str, df: DataFrame
     bad = df.where((F.col("score_date") < F.lit(start)) | (F.col("score_date") > F.lit(end))).limit(1).count()
     if bad:
         raise ValueError(f"feature rows outside {start}..{end}")
-    changed = is_delta_table(spark, path) and spark.read.format("delta").load(path).schema != df.schema
+    changed = is_delta_table(spark, path) and _columns(spark.read.format("delta").load(path)) != _columns(df)
     if changed:
         log.warning("gold.%s: feature columns changed, rewriting the table", features_table(scope))
     write_table(df, cfg, "gold", features_table(scope), f"score_date >= '{start}' AND score_date <= '{end}'",
@@ -190,11 +198,36 @@ def training_frame(
     silver: dict[str, DataFrame], features_df: DataFrame, scope: str, cutoff: date, warmup_start: date, **label_kw
 ):
     """Features of score dates ``warmup_start..cutoff`` joined to the labels matured by ``cutoff``
-    (pandas). Rows without a mature label are dropped by the label builder."""
+    (pandas). Rows without a mature label are dropped by the label builder. (One cutoff, with the
+    reference label builders; :func:`training_frames` does every cutoff of a replay at once.)"""
     keys = feat.KEYS[scope]
     rows = features_df.where((F.col("score_date") >= F.lit(warmup_start)) & (F.col("score_date") <= F.lit(cutoff)))
     labels = lab.BUILDERS[scope](silver, rows.select(*keys, "score_date"), cutoff, **label_kw)
     return rows.join(labels.select(*keys, "score_date", "label"), [*keys, "score_date"]).toPandas()
+
+
+def training_frames(
+    silver: dict[str, DataFrame],
+    features_df: DataFrame,
+    scope: str,
+    cutoffs: list[date],
+    warmup_start: date,
+    **label_kw,
+):
+    """The training rows of every cutoff in one Spark job and one ``toPandas``: for each cutoff
+    ``c``, the features of score dates ``warmup_start..c`` joined to the labels matured by ``c``
+    (the same rows as :func:`training_frame` gives for ``c``), with a ``cutoff`` column; sorted by
+    cutoff, score date and keys so that the rows of a cutoff always come in the same order."""
+    keys = feat.KEYS[scope]
+    spark = features_df.sparkSession
+    cuts = spark.createDataFrame([(c,) for c in sorted(set(cutoffs))], "cutoff date")
+    rows = features_df.where(
+        (F.col("score_date") >= F.lit(warmup_start)) & (F.col("score_date") <= F.lit(max(cutoffs)))
+    )
+    keyed = rows.select(*keys, "score_date").join(F.broadcast(cuts), F.col("score_date") <= F.col("cutoff"))
+    labels = lab.BUILDERS_AT[scope](silver, keyed, cutoffs, **label_kw)
+    pdf = rows.join(labels.select("cutoff", *keys, "score_date", "label"), [*keys, "score_date"]).toPandas()
+    return pdf.sort_values(["cutoff", "score_date", *keys], kind="stable").reset_index(drop=True)
 
 
 def train_models(
@@ -207,13 +240,17 @@ def train_models(
     """Train (and register) one model per scope with data up to ``cutoff`` (default: the last day
     in silver); with ``replay_from``, one version per ``ml.replay_every_days`` from that day on.
 
+    Per scope: the features of every day up to the cutoff once, the training rows of every
+    cutoff in one Spark job (:func:`training_frames`), then LightGBM and a lean MLflow
+    registration per cutoff in this process.
+
     A cutoff whose mature labels hold a single class registers nothing for that scope (reported
     with ``status: skipped`` and the reason); the previous champion stays. A cutoff after the
     last day in silver is an error, or with ``cap_cutoff`` (scheduled runs) moved to that day.
     Returns one dict per (scope, cutoff).
     """
     from andon.spark import get_spark
-    from ml.train import train_scope
+    from ml.train import fit_model, register_model
 
     cfg = cfg or settings()
     spark = get_spark(cfg)
@@ -234,14 +271,17 @@ def train_models(
         warmup_start = first + timedelta(days=ms["warmup_days"])
         if cutoff < warmup_start:
             raise ValueError(f"cutoff {cutoff} is inside the warm-up ({first} + {ms['warmup_days']} days)")
-        features_df = build_features(spark, cfg, silver, scope, first, cutoff).cache()
+        features_df = build_features(spark, cfg, silver, scope, first, cutoff)
         cutoffs = (
             replay_cutoffs(max(date.fromisoformat(str(replay_from)), warmup_start), cutoff, ms["replay_every_days"])
             if replay_from
             else [cutoff]
         )
+        frames = training_frames(silver, features_df, scope, cutoffs, warmup_start, **ms["labels"])
+        by_cutoff = dict(iter(frames.groupby("cutoff", sort=True))) if len(frames) else {}
+        drop = [*feat.KEYS[scope], "cutoff"]
         for c in cutoffs:
-            pdf = training_frame(silver, features_df, scope, c, warmup_start, **ms["labels"])
+            pdf = by_cutoff[c].drop(columns=drop) if c in by_cutoff else frames.iloc[0:0].drop(columns=drop)
             base = {
                 "scope": scope,
                 "cutoff": c.isoformat(),
@@ -254,22 +294,20 @@ def train_models(
                 results.append({**base, "status": "skipped", "reason": reason})
                 continue
             try:
-                out = train_scope(
-                    pdf.drop(columns=[k for k in feat.KEYS[scope]]),
+                fitted = fit_model(
+                    pdf,
                     "label",
                     scope,
-                    tracking,
                     feature_cols=feat.FEATURES[scope],
                     valid_fraction=ms["valid_fraction"],
                     false_alarm_budget=ms["false_alarm_budget"],
-                    registry_uri=registry,
-                    artifact_location=artifacts,
-                    tags={"training_cutoff": c.isoformat()},
                 )
             except ValueError as exc:  # e.g. the training dates hold one class only
                 log.warning("%s cutoff %s: not trained (%s)", scope, c, exc)
                 results.append({**base, "status": "skipped", "reason": str(exc)})
                 continue
+            out = register_model(fitted, scope, tracking, registry_uri=registry, artifact_location=artifacts,
+                                 tags={"training_cutoff": c.isoformat()})
             log.info("%s cutoff %s: registered %s v%s", scope, c, out["model_name"], out["version"])
             results.append(
                 {
@@ -279,7 +317,6 @@ def train_models(
                     "valid_auc": _finite(out["metrics"].get("valid_auc")),
                 }
             )
-        features_df.unpersist()
     return results
 
 
@@ -339,53 +376,161 @@ def assign_versions(dates: list[date], versions: list[dict[str, Any]], mode: str
     return plan
 
 
-def apply_model(spark: SparkSession, rows: DataFrame, scope: str, version: dict[str, Any], cfg: Settings) -> DataFrame:
-    """Score feature rows with one registered model version on Spark (``mlflow.pyfunc.spark_udf``,
-    current Python environment) and shape them to the scores contract."""
-    import mlflow
-    import mlflow.pyfunc
+def load_booster_text(version: dict[str, Any], cfg: Settings) -> tuple[str, list[str]]:
+    """A registered version's LightGBM model (text, as saved at training) and feature list, read
+    from its pyfunc model directory on the driver."""
+    import mlflow.artifacts
+    from mlflow.models import Model
 
     tracking, registry, _ = mlflow_uris(cfg)
+    import mlflow
+
+    prev = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
     mlflow.set_tracking_uri(tracking)
     mlflow.set_registry_uri(registry)
-    uri = f"models:/{version['model_name']}/{version['version']}"
-    udf = mlflow.pyfunc.spark_udf(spark, uri, result_type="score double, top_factors_json string", env_manager="local")
+    try:
+        local = mlflow.artifacts.download_artifacts(f"models:/{version['model_name']}/{version['version']}")
+    finally:
+        mlflow.set_tracking_uri(prev[0])
+        mlflow.set_registry_uri(prev[1])
+    from pathlib import Path
+
+    arts = Model.load(local).flavors["python_function"]["artifacts"]
+    text = (Path(local) / arts["booster"]["path"]).read_text()
+    features = json.loads((Path(local) / arts["features"]["path"]).read_text())
+    return text, features
+
+
+#: what the scoring function returns per row (the factors' value is a double here, as in the
+#: JSON the pyfunc returns; it is turned into text by :func:`apply_models`)
+_SCORED = T.StructType(
+    [
+        T.StructField("entity_id", T.StringType()),
+        T.StructField("score_date", T.DateType()),
+        T.StructField("model_version", T.StringType()),
+        T.StructField("threshold", T.DoubleType()),
+        T.StructField("score", T.DoubleType()),
+        T.StructField(
+            "factors",
+            T.ArrayType(
+                T.StructType(
+                    [
+                        T.StructField("feature", T.StringType()),
+                        T.StructField("contribution", T.DoubleType()),
+                        T.StructField("value", T.DoubleType()),
+                    ]
+                )
+            ),
+        ),
+    ]
+)
+
+
+def score_batches(models: dict[str, tuple[str, list[str]]], feature_cols: list[str]):
+    """The function given to ``mapInArrow``: for each Arrow batch (``entity_id``, ``score_date``,
+    ``model_version``, ``threshold`` -- passed through -- and the feature columns as doubles),
+    every version present scores its rows with
+    :func:`ml.train.explain_arrays` -- the same score and top factors as the registered pyfunc.
+    ``models`` maps version -> (LightGBM model text, feature list); boosters are built once per
+    Python worker."""
+    boosters: dict[str, Any] = {}
+
+    def run(batches):
+        import lightgbm as lgb
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        from ml.train import explain_arrays
+
+        struct = pa.struct([("feature", pa.string()), ("contribution", pa.float64()), ("value", pa.float64())])
+        for batch in batches:
+            if batch.num_rows == 0:
+                continue
+            versions = batch.column("model_version")
+            for v in pc.unique(versions).to_pylist():
+                part = batch.filter(pc.equal(versions, v)) if len(models) > 1 else batch
+                text, features = models[v]
+                if v not in boosters:
+                    boosters[v] = lgb.Booster(model_str=text)
+                cols = {c: part.column(c) for c in feature_cols}
+                X = np.column_stack(
+                    [
+                        (cols[f].cast(pa.float64()).to_numpy(zero_copy_only=False) if f in cols
+                         else np.full(part.num_rows, np.nan))
+                        for f in features
+                    ]
+                ).astype("float64")
+                score, order, contrib, values = explain_arrays(boosters[v], X)
+                n, k = order.shape
+                names = np.asarray(features, dtype=object)[order].ravel()
+                flat = pa.StructArray.from_arrays(
+                    [
+                        pa.array(names, pa.string()),
+                        pa.array(contrib.ravel(), pa.float64()),
+                        pa.array(values.ravel(), pa.float64(), from_pandas=True),  # NaN -> null
+                    ],
+                    fields=list(struct),
+                )
+                factors = pa.ListArray.from_arrays(pa.array(np.arange(0, n * k + 1, k, dtype=np.int32)), flat)
+                yield pa.RecordBatch.from_arrays(
+                    [*(part.column(c) for c in ("entity_id", "score_date", "model_version", "threshold")),
+                     pa.array(score, pa.float64()), factors],
+                    names=["entity_id", "score_date", "model_version", "threshold", "score", "factors"],
+                )
+
+    return run
+
+
+def apply_models(
+    spark: SparkSession, rows: DataFrame, scope: str, versions: list[dict[str, Any]], plan: dict[str, list[date]],
+    cfg: Settings,
+) -> DataFrame:
+    """Score feature rows with every model version of ``plan`` (version -> its score dates) in
+    one Spark job, shaped to the scores contract.
+
+    Each version's LightGBM model is read once on the driver and broadcast (a few hundred kB of
+    text); a ``model_version`` column from the plan routes every row to its version inside one
+    ``mapInArrow``; explanations are those of the registered pyfunc
+    (:class:`ml.train.EarlyWarningModel`)."""
     feature_cols = feat.FEATURES[scope]
     entity_type, id_col = ENTITY[scope]
-    factors = F.from_json(
-        "p.top_factors_json",
-        T.ArrayType(
-            T.StructType(
-                [
-                    T.StructField("feature", T.StringType()),
-                    T.StructField("contribution", T.DoubleType()),
-                    T.StructField("value", T.DoubleType()),
-                ]
-            )
-        ),
+    meta = {v["version"]: v for v in versions if v["version"] in plan}
+    models = {ver: load_booster_text(v, cfg) for ver, v in meta.items()}
+    bc = spark.sparkContext.broadcast(models)
+    routes = spark.createDataFrame(
+        [(d, ver, float(meta[ver]["threshold"])) for ver, ds in plan.items() for d in ds],
+        "score_date date, model_version string, threshold double",
     )
-    scored = rows.select(
-        id_col, "score_date", udf(F.struct(*[F.col(c).cast("double").alias(c) for c in feature_cols])).alias("p")
-    )
-    thr = float(version["threshold"])
-    return scored.select(
-        F.lit(scope).alias("scope"),
-        F.lit(entity_type).alias("entity_type"),
+    inputs = rows.join(F.broadcast(routes), "score_date").select(
         F.col(id_col).cast("string").alias("entity_id"),
         F.col("score_date").cast("date").alias("score_date"),
-        F.col("p.score").alias("score"),
-        (F.col("p.score") >= F.lit(thr)).alias("is_warning"),
-        F.lit(thr).alias("threshold"),
+        "model_version",
+        "threshold",
+        *[F.col(c).cast("double").alias(c) for c in feature_cols],
+    )
+
+    def _run(batches):
+        return score_batches(bc.value, feature_cols)(batches)
+
+    return inputs.mapInArrow(_run, _SCORED).select(
+        F.lit(scope).alias("scope"),
+        F.lit(entity_type).alias("entity_type"),
+        "entity_id",
+        "score_date",
+        F.col("score"),
+        (F.col("score") >= F.col("threshold")).alias("is_warning"),
+        F.col("threshold"),
         F.transform(
-            factors,
+            "factors",
             lambda x: F.struct(
                 x["feature"].alias("feature"),
                 x["contribution"].alias("contribution"),
                 x["value"].cast("string").alias("value"),
             ),
         ).alias("top_factors"),
-        F.lit(version["model_name"]).alias("model_name"),
-        F.lit(version["version"]).alias("model_version"),
+        F.lit(f"andon_{scope}").alias("model_name"),
+        F.col("model_version"),
         F.current_timestamp().alias("scored_at"),
     )
 
@@ -434,12 +579,8 @@ def score_window(
         dates = days_between(start, end)
         plan = assign_versions(dates, versions, models)
         features_df = build_features(spark, cfg, silver, scope, start, end)
-        parts = []
-        for v in versions:
-            if v["version"] in plan:
-                rows = features_df.where(F.col("score_date").isin(plan[v["version"]]))
-                parts.append(apply_model(spark, rows, scope, v, cfg))
         unscored = sorted(set(dates) - {d for ds in plan.values() for d in ds})
+        parts = [apply_models(spark, features_df, scope, versions, plan, cfg)] if plan else []
         if parts:
             scores = parts[0]
             for p in parts[1:]:

@@ -216,3 +216,149 @@ BUILDERS = {
     "factory_output": factory_output_labels,
     "field_return": field_return_labels,
 }
+
+
+# --------------------------------------------------------------------------- many cutoffs in one pass
+#
+# ``<scope>_labels_at(silver, keys, cutoffs, ...)`` give, in one Spark plan, what the builders
+# above give for each training cutoff in ``cutoffs``: ``keys`` holds a ``cutoff`` column (the
+# rows to label for that cutoff) and the result has ``cutoff``, the key columns, ``score_date``,
+# ``label`` and ``label_mature_date``. Records are reduced once (per unit or per day, with the
+# dates on which they become visible); each cutoff then only counts what it could see. The
+# single-cutoff builders stay the reference: tests/unit/test_ml_labels.py checks both agree.
+
+
+def _cutoffs(silver: dict[str, DataFrame], cutoffs) -> DataFrame:
+    from ml.features import _spark
+
+    days = sorted(set(cutoffs))
+    if not days:
+        raise ValueError("cutoffs is empty")
+    return _spark(silver).createDataFrame([(d,) for d in days], "cutoff date")
+
+
+def _mature_at(df: DataFrame) -> DataFrame:
+    return df.where(F.col("label").isNotNull() & (F.col("label_mature_date") <= F.col("cutoff")))
+
+
+def incoming_material_labels_at(
+    silver: dict[str, DataFrame],
+    keys: DataFrame,
+    cutoffs,
+    k: float = 1.5,
+    rate_floor: float = 0.005,
+    z_crit: float = 2.33,
+    min_failed: int = 3,
+    min_units: int = 20,
+    idle_days: int = 7,
+) -> DataFrame:
+    """:func:`incoming_material_labels` for every cutoff in ``cutoffs`` at once. A unit counts for
+    a cutoff when it was built by then; it is tested when its first first-attempt test is dated
+    on or before the cutoff, failed when its first failed first attempt is."""
+    cuts = _cutoffs(silver, cutoffs)
+    gen = _silver(silver, "unit_genealogy")
+    tests = _silver(silver, "test_results")
+    use = gen.select(
+        "serial_number", "supplier_lot_id", "part_id", F.to_date("built_at").alias("build_date")
+    ).dropDuplicates(["serial_number", "supplier_lot_id"])
+    unit = _first_attempts(tests).groupBy("serial_number").agg(
+        F.min("event_date").alias("tested_on"),
+        F.min(F.when(F.col("fail") == 1, F.col("event_date"))).alias("failed_on"),
+    )
+    per_day = (
+        use.join(unit, "serial_number", "left")
+        .groupBy("supplier_lot_id", "part_id", "build_date", "tested_on", "failed_on")
+        .agg(F.count(F.lit(1)).alias("units"))
+    )
+    seen = per_day.join(F.broadcast(cuts), F.col("build_date") <= F.col("cutoff"))
+    last_build = seen.groupBy("cutoff", "supplier_lot_id", "part_id").agg(F.max("build_date").alias("last_build"))
+    counts = seen.groupBy("cutoff", "supplier_lot_id").agg(
+        F.sum(F.when(F.col("tested_on") <= F.col("cutoff"), F.col("units")).otherwise(0)).alias("n"),
+        F.sum(F.when(F.col("failed_on") <= F.col("cutoff"), F.col("units")).otherwise(0)).alias("f"),
+    )
+    lot_stats = last_build.join(counts, ["cutoff", "supplier_lot_id"], "left").fillna(0, ["n", "f"])
+    part = lot_stats.groupBy("cutoff", "part_id").agg(F.sum("n").alias("part_n"), F.sum("f").alias("part_f"))
+    positive = _clear_excess("f", "n", "part_f", "part_n", k, rate_floor, z_crit, min_failed)
+    lab = lot_stats.join(part, ["cutoff", "part_id"]).select(
+        "cutoff",
+        "supplier_lot_id",
+        F.when(F.col("n") >= min_units, positive.cast("int")).alias("label"),
+        F.date_add("last_build", idle_days).alias("label_mature_date"),
+    )
+    return _mature_at(keys.join(lab, ["cutoff", "supplier_lot_id"]))
+
+
+def factory_output_labels_at(silver: dict[str, DataFrame], keys: DataFrame, cutoffs, **kw) -> DataFrame:
+    """:func:`factory_output_labels` for every cutoff in ``cutoffs`` at once. A row mature at a
+    cutoff (``d + horizon_days <= cutoff``) only uses tests dated up to ``d + horizon_days``, so
+    its label is the same at every later cutoff: labels are computed once with the latest cutoff
+    and kept for each cutoff where they are mature."""
+    last = max(cutoffs)
+    once = factory_output_labels(silver, keys.select("line_id", "score_date").distinct(), last, **kw)
+    return _mature_at(keys.join(once.select("line_id", "score_date", "label", "label_mature_date"),
+                                ["line_id", "score_date"]))
+
+
+def field_return_labels_at(
+    silver: dict[str, DataFrame],
+    keys: DataFrame,
+    cutoffs,
+    window_days: int = 90,
+    ship_grace_days: int = 14,
+    k: float = 2.0,
+    rate_floor: float = 0.002,
+    z_crit: float = 2.33,
+    min_returns: int = 2,
+    min_shipped: int = 20,
+) -> DataFrame:
+    """:func:`field_return_labels` for every cutoff in ``cutoffs`` at once. A unit counts for a
+    cutoff when it was built and first shipped by then; it is an early return when its first
+    return is dated by then and within ``window_days`` of its first shipment."""
+    cuts = _cutoffs(silver, cutoffs)
+    gen = _silver(silver, "unit_genealogy")
+    ship = _silver(silver, "shipments")
+    rma = _silver(silver, "field_returns")
+    units = gen.groupBy("serial_number", "build_lot_id", "product_id").agg(F.min("built_at").alias("built_at"))
+    shipped = units.join(
+        ship.groupBy("serial_number").agg(F.min("shipped_at").alias("shipped_at")), "serial_number"
+    ).join(rma.groupBy("serial_number").agg(F.min("received_at").alias("received_at")), "serial_number", "left")
+    within = F.col("received_at").isNotNull() & (
+        F.datediff(F.to_date("received_at"), F.to_date("shipped_at")) <= window_days
+    )
+    per_day = shipped.groupBy(
+        "build_lot_id",
+        "product_id",
+        F.to_date("built_at").alias("built_on"),
+        F.to_date("shipped_at").alias("shipped_on"),
+        F.when(within, F.to_date("received_at")).alias("early_return_on"),
+    ).agg(F.count(F.lit(1)).alias("units"))
+    seen = per_day.join(
+        F.broadcast(cuts), (F.col("built_on") <= F.col("cutoff")) & (F.col("shipped_on") <= F.col("cutoff"))
+    )
+    lots = seen.groupBy("cutoff", "build_lot_id", "product_id").agg(
+        F.sum("units").alias("n"),
+        F.sum(F.when(F.col("early_return_on") <= F.col("cutoff"), F.col("units")).otherwise(0)).alias("r"),
+        F.max("shipped_on").alias("last_ship"),
+        F.min("built_on").alias("build_date"),
+    )
+    lots = lots.withColumn(
+        "label_mature_date",
+        F.date_add(F.greatest("last_ship", F.date_add("build_date", ship_grace_days)), window_days),
+    )
+    mature = lots.where(F.col("label_mature_date") <= F.col("cutoff"))
+    prod = mature.groupBy("cutoff", "product_id").agg(F.sum("n").alias("pn"), F.sum("r").alias("pr"))
+    positive = _clear_excess("r", "n", "pr", "pn", k, rate_floor, z_crit, min_returns)
+    lab = lots.join(prod, ["cutoff", "product_id"], "left").select(
+        "cutoff",
+        "build_lot_id",
+        F.when(F.col("n") >= min_shipped, positive.cast("int")).alias("label"),
+        "label_mature_date",
+    )
+    return _mature_at(keys.join(lab, ["cutoff", "build_lot_id"]))
+
+
+BUILDERS_AT = {
+    "incoming_material": incoming_material_labels_at,
+    "factory_output": factory_output_labels_at,
+    "field_return": field_return_labels_at,
+}

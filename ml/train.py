@@ -112,33 +112,47 @@ def choose_threshold(y_true, scores, false_alarm_budget: float) -> dict[str, flo
 # --------------------------------------------------------------------------- pyfunc
 
 
+def explain_arrays(booster, X: np.ndarray, top_k: int = TOP_K) -> tuple[np.ndarray, ...]:
+    """The numbers behind :func:`explain` for a float64 matrix ``X`` (columns = the booster's
+    features, NaN = missing): ``score`` (n,), ``order`` (n, k) feature indices by descending
+    |contribution| (ties by feature order), ``contribution`` (n, k) and ``value`` (n, k) in that
+    order. Vectorised, so that scoring a million rows does not loop in Python."""
+    raw = booster.predict(X, raw_score=True)
+    score = 1.0 / (1.0 + np.exp(-raw))
+    n_features = X.shape[1]
+    contrib = booster.predict(X, pred_contrib=True)[:, :n_features]
+    k = min(top_k, n_features)
+    order = np.argsort(-np.abs(contrib), axis=1, kind="stable")[:, :k]
+    return (
+        score.astype(float),
+        order,
+        np.take_along_axis(contrib, order, axis=1),
+        np.take_along_axis(X, order, axis=1),
+    )
+
+
 def explain(booster, X: pd.DataFrame, features: list[str], top_k: int = TOP_K) -> pd.DataFrame:
     """Probability and the ``top_k`` features by |SHAP contribution| (LightGBM ``pred_contrib``,
     log-odds units) per row: ``score`` (float) and ``top_factors`` (list of
     ``{feature, contribution, value}``, largest |contribution| first; ties by feature order),
     plus ``top_factors_json`` (the same list as JSON text, convenient for Spark)."""
     Xf = X.reindex(columns=features).astype("float64")
-    raw = booster.predict(Xf, raw_score=True)
-    score = 1.0 / (1.0 + np.exp(-raw))
-    contrib = booster.predict(Xf, pred_contrib=True)[:, : len(features)]
-    k = min(top_k, len(features))
-    order = np.argsort(-np.abs(contrib), axis=1, kind="stable")[:, :k]
-    values = Xf.to_numpy()
+    score, order, contrib, values = explain_arrays(booster, Xf.to_numpy(), top_k)
     factors = []
     for i in range(len(Xf)):
         row = []
-        for j in order[i]:
+        for j in range(order.shape[1]):
             v = values[i, j]
             row.append(
                 {
-                    "feature": features[j],
+                    "feature": features[order[i, j]],
                     "contribution": float(contrib[i, j]),
                     "value": None if np.isnan(v) else float(v),
                 }
             )
         factors.append(row)
     return pd.DataFrame(
-        {"score": score.astype(float), "top_factors": factors, "top_factors_json": [json.dumps(f) for f in factors]},
+        {"score": score, "top_factors": factors, "top_factors_json": [json.dumps(f) for f in factors]},
         index=X.index,
     )
 
@@ -204,11 +218,10 @@ def _report_markdown(scope: str, report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def train_scope(
+def fit_model(
     features_pdf: pd.DataFrame,
     label_col: str,
     scope: str,
-    tracking_uri: str,
     *,
     date_col: str = "score_date",
     feature_cols: list[str] | None = None,
@@ -216,28 +229,14 @@ def train_scope(
     valid_fraction: float = 0.25,
     false_alarm_budget: float = 0.05,
     params: dict[str, Any] | None = None,
-    registry_uri: str | None = None,
-    experiment_name: str | None = None,
-    artifact_location: str | None = None,
-    alias: str = "champion",
-    tags: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Train the scope's LightGBM classifier and register it.
-
-    ``features_pdf`` holds one row per (entity, score date) with the label. Feature columns are
-    ``feature_cols`` or every numeric/bool column except the label, ``date_col``,
-    ``label_mature_date`` and ``exclude_cols`` (keys are strings, so they drop out).
-    ``tags`` are set on the run (prefixed ``andon.``) and on the model version (e.g.
-    ``training_cutoff``). ``artifact_location`` is used when the experiment is created (a SQLite tracking store would
-    otherwise put artifacts under ``./mlruns`` of the working directory). Returns
-    ``{"model_name", "version", "alias", "threshold", "run_id", "metrics", "features"}``.
-    """
+    """Fit the scope's LightGBM classifier on the training dates and choose its threshold on the
+    validation dates (no MLflow). Returns ``booster``, ``features``, ``threshold`` (the dict of
+    :func:`choose_threshold`), ``metrics``, ``report`` and ``params``; :func:`register_model`
+    logs and registers it. Raises ``ValueError`` when the training part holds a single class."""
     import lightgbm as lgb
-    import mlflow
-    from mlflow.models import infer_signature
-    from mlflow.tracking import MlflowClient
 
-    df = features_pdf.dropna(subset=[label_col]).copy()
+    df = features_pdf.dropna(subset=[label_col])
     if feature_cols is None:
         skip = {label_col, date_col, "label_mature_date", *exclude_cols}
         feature_cols = [
@@ -283,62 +282,142 @@ def train_scope(
         "importance_gain": importance,
         "params": p,
     }
+    return {"booster": booster, "features": features, "threshold": thr, "metrics": metrics, "report": report,
+            "params": p, "label_col": label_col, "valid_fraction": valid_fraction,
+            "false_alarm_budget": false_alarm_budget}
 
+
+# --------------------------------------------------------------------------- MLflow (lean)
+
+_TEMPLATES: dict[str, str] = {}
+_KNOWN: set[tuple[str, str]] = set()  # (registry uri, registered model name) known to exist
+
+
+def _model_template() -> str:
+    """A pyfunc model directory for :class:`EarlyWarningModel` with placeholder artifacts, saved
+    once per process with ``mlflow.pyfunc.save_model`` (explicit pip requirements, no signature
+    inference). Every registered version is a copy of it with its own booster, feature list and
+    ``MLmodel`` (metadata, signature, run id): what ``save_model`` would write, without paying its
+    environment inference and the copy of the project's lock file for every version."""
+    if "pyfunc" not in _TEMPLATES or not Path(_TEMPLATES["pyfunc"]).is_dir():
+        import mlflow.pyfunc
+
+        root = Path(tempfile.mkdtemp(prefix="andon-model-template-"))
+        (root / "booster.txt").write_text("")
+        (root / "features.json").write_text("[]")
+        path = root / "model"
+        mlflow.pyfunc.save_model(
+            str(path),
+            python_model=EarlyWarningModel(),
+            artifacts={"booster": str(root / "booster.txt"), "features": str(root / "features.json")},
+            pip_requirements=_pip_requirements(),
+        )
+        for extra in ("uv.lock", "pyproject.toml", ".python-version"):  # project files, not the model's
+            (path / extra).unlink(missing_ok=True)
+        _TEMPLATES["pyfunc"] = str(path)
+    return _TEMPLATES["pyfunc"]
+
+
+def _write_model_dir(dest: Path, booster, features: list[str], metadata: dict[str, Any], run_id: str) -> None:
+    """Copy the template to ``dest`` and fill in this version's booster, features and MLmodel."""
+    import shutil
+    import uuid
+    from datetime import datetime
+
+    from mlflow.models import Model, ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    shutil.copytree(_model_template(), dest)
+    model = Model.load(str(dest))
+    arts = model.flavors["python_function"]["artifacts"]
+    booster.save_model(str(dest / arts["booster"]["path"]))
+    (dest / arts["features"]["path"]).write_text(json.dumps(features))
+    for a in arts.values():
+        a.pop("uri", None)  # the template's placeholder files
+    model.signature = ModelSignature(
+        inputs=Schema([ColSpec("double", f) for f in features]),
+        outputs=Schema([ColSpec("double", "score"), ColSpec("string", "top_factors_json")]),
+    )
+    model.metadata = metadata
+    model.run_id = run_id
+    model.artifact_path = "model"
+    model.model_uuid = uuid.uuid4().hex
+    model.utc_time_created = str(datetime.utcnow())
+    model.save(str(dest / "MLmodel"))
+
+
+def register_model(
+    fitted: dict[str, Any],
+    scope: str,
+    tracking_uri: str,
+    *,
+    registry_uri: str | None = None,
+    experiment_name: str | None = None,
+    artifact_location: str | None = None,
+    alias: str = "champion",
+    tags: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Log a :func:`fit_model` result as one MLflow run and register it as a new version of
+    ``andon_<scope>`` with ``alias``; lean: one ``log_batch`` (params, metrics, tags), one
+    ``log_artifacts`` (``evaluation/report.{json,md}``, ``features.json``, the pyfunc ``model/``),
+    one model version (tags ``threshold``, ``false_alarm_budget`` and ``tags``)."""
+    import time
+
+    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    registry_uri = registry_uri or tracking_uri
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri)
+    thr, p, metrics, features = fitted["threshold"], fitted["params"], fitted["metrics"], fitted["features"]
     model_name = f"andon_{scope}"
-    prev_tracking = mlflow.get_tracking_uri()
-    prev_registry = mlflow.get_registry_uri()
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_registry_uri(registry_uri or tracking_uri)
-    try:
-        exp_name = experiment_name or f"andon_early_warning_{scope}"
-        if mlflow.get_experiment_by_name(exp_name) is None:
-            mlflow.create_experiment(exp_name, artifact_location=artifact_location)
-        mlflow.set_experiment(exp_name)
-        with mlflow.start_run(run_name=f"train_{scope}") as run, tempfile.TemporaryDirectory() as tmp:
-            mlflow.log_params(
-                {
-                    **{k: str(v) for k, v in p.items()},
-                    "scope": scope,
-                    "label_col": label_col,
-                    "valid_fraction": valid_fraction,
-                    "n_features": len(features),
-                }
-            )
-            mlflow.log_metrics({k: v for k, v in metrics.items() if v is not None and not math.isnan(v)})
-            mlflow.set_tags({"andon.scope": scope, "andon.threshold": repr(thr["threshold"]),
-                             **{f"andon.{k}": v for k, v in (tags or {}).items()}})
-            mlflow.log_dict(report, "evaluation/report.json")
-            mlflow.log_text(_report_markdown(scope, report), "evaluation/report.md")
-            mlflow.log_dict({"features": features}, "features.json")
-
-            booster_path = Path(tmp) / "booster.txt"
-            booster.save_model(str(booster_path))
-            features_path = Path(tmp) / "features.json"
-            features_path.write_text(json.dumps(features))
-            example = Xv.head(5) if len(Xv) else Xt.head(5)
-            out_example = explain(booster, example, features)[["score", "top_factors_json"]]
-            signature = infer_signature(example, out_example)
-            info = mlflow.pyfunc.log_model(
-                name="model",
-                python_model=EarlyWarningModel(),
-                artifacts={"booster": str(booster_path), "features": str(features_path)},
-                pip_requirements=_pip_requirements(),
-                signature=signature,
-                registered_model_name=model_name,
-                metadata={"threshold": thr["threshold"], "scope": scope},
-            )
-            version = str(info.registered_model_version)
-            client = MlflowClient()
-            client.set_registered_model_alias(model_name, alias, version)
-            client.set_model_version_tag(model_name, version, "threshold", repr(thr["threshold"]))
-            client.set_model_version_tag(model_name, version, "false_alarm_budget", repr(false_alarm_budget))
-            for key, value in (tags or {}).items():
-                client.set_model_version_tag(model_name, version, key, value)
-            run_id = run.info.run_id
-    finally:
-        mlflow.set_tracking_uri(prev_tracking)
-        mlflow.set_registry_uri(prev_registry)
-
+    exp_name = experiment_name or f"andon_early_warning_{scope}"
+    exp = client.get_experiment_by_name(exp_name)
+    exp_id = exp.experiment_id if exp else client.create_experiment(exp_name, artifact_location=artifact_location)
+    run_tags = {"andon.scope": scope, "andon.threshold": repr(thr["threshold"]),
+                **{f"andon.{k}": v for k, v in (tags or {}).items()}}
+    run = client.create_run(exp_id, run_name=f"train_{scope}")
+    run_id = run.info.run_id
+    ts = int(time.time() * 1000)
+    params = {
+        **{k: str(v) for k, v in p.items()},
+        "scope": scope,
+        "label_col": fitted["label_col"],
+        "valid_fraction": fitted["valid_fraction"],
+        "n_features": len(features),
+    }
+    client.log_batch(
+        run_id,
+        metrics=[Metric(k, v, ts, 0) for k, v in metrics.items() if v is not None and not math.isnan(v)],
+        params=[Param(k, str(v)) for k, v in params.items()],
+        tags=[RunTag(k, str(v)) for k, v in run_tags.items()],
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "evaluation").mkdir()
+        (root / "evaluation" / "report.json").write_text(json.dumps(fitted["report"], indent=2))
+        (root / "evaluation" / "report.md").write_text(_report_markdown(scope, fitted["report"]))
+        (root / "features.json").write_text(json.dumps({"features": features}, indent=2))
+        _write_model_dir(root / "model", fitted["booster"], features,
+                         {"threshold": thr["threshold"], "scope": scope}, run_id)
+        client.log_artifacts(run_id, tmp)
+    if (registry_uri, model_name) not in _KNOWN:
+        try:
+            client.create_registered_model(model_name)
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+        _KNOWN.add((registry_uri, model_name))
+    mv = client.create_model_version(
+        model_name,
+        f"{run.info.artifact_uri}/model",
+        run_id=run_id,
+        tags={"threshold": repr(thr["threshold"]), "false_alarm_budget": repr(fitted["false_alarm_budget"]),
+              **(tags or {})},
+    )
+    version = str(mv.version)
+    client.set_registered_model_alias(model_name, alias, version)
+    client.set_terminated(run_id)
     return {
         "model_name": model_name,
         "version": version,
@@ -348,3 +427,39 @@ def train_scope(
         "metrics": metrics,
         "features": features,
     }
+
+
+def train_scope(
+    features_pdf: pd.DataFrame,
+    label_col: str,
+    scope: str,
+    tracking_uri: str,
+    *,
+    date_col: str = "score_date",
+    feature_cols: list[str] | None = None,
+    exclude_cols: list[str] | tuple[str, ...] = (),
+    valid_fraction: float = 0.25,
+    false_alarm_budget: float = 0.05,
+    params: dict[str, Any] | None = None,
+    registry_uri: str | None = None,
+    experiment_name: str | None = None,
+    artifact_location: str | None = None,
+    alias: str = "champion",
+    tags: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Train the scope's LightGBM classifier and register it (:func:`fit_model` then
+    :func:`register_model`).
+
+    ``features_pdf`` holds one row per (entity, score date) with the label. Feature columns are
+    ``feature_cols`` or every numeric/bool column except the label, ``date_col``,
+    ``label_mature_date`` and ``exclude_cols`` (keys are strings, so they drop out).
+    ``tags`` are set on the run (prefixed ``andon.``) and on the model version (e.g.
+    ``training_cutoff``). ``artifact_location`` is used when the experiment is created (a SQLite tracking store would
+    otherwise put artifacts under ``./mlruns`` of the working directory). Returns
+    ``{"model_name", "version", "alias", "threshold", "run_id", "metrics", "features"}``.
+    """
+    fitted = fit_model(features_pdf, label_col, scope, date_col=date_col, feature_cols=feature_cols,
+                       exclude_cols=exclude_cols, valid_fraction=valid_fraction,
+                       false_alarm_budget=false_alarm_budget, params=params)
+    return register_model(fitted, scope, tracking_uri, registry_uri=registry_uri, experiment_name=experiment_name,
+                          artifact_location=artifact_location, alias=alias, tags=tags)
