@@ -2,10 +2,10 @@
 ### Score the three early-warning scopes into `gold.early_warning_scores`
 
 One task per scope runs `ml.jobs.score_window`: the point-in-time features of each score date
-(`gold.features_<scope>`) go through the registered model on Spark
-(`mlflow.pyfunc.spark_udf`, current Python environment); each row carries the score (a
-probability), `is_warning` (score >= the threshold recorded with the model version), the five
-largest LightGBM feature contributions (`top_factors`) and the model name and version.
+(`gold.features_<scope>`) go through every registered model version of the window in one Spark
+job (`mapInArrow`, LightGBM model text broadcast); each row carries the score (a probability),
+`is_warning` (score >= the threshold recorded with the model version) and the model name and
+version; a warning also carries its five largest LightGBM feature contributions (`top_factors`).
 Re-scoring a window replaces its rows (idempotent).
 
 **Params**: `start` / `end` (ISO dates; default: the day before the logical date);

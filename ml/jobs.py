@@ -7,7 +7,7 @@
   from that day on, as if the weekly DAG had run all along (``make demo`` uses this so that the
   simulated period is scored out of sample).
 * :func:`score_window` -- daily (``andon_scoring`` DAG): features of the window's score dates,
-  the model applied on Spark through ``mlflow.pyfunc.spark_udf``, rows written to
+  every model version of the window applied in one ``mapInArrow`` job (:func:`apply_models`), rows written to
   ``gold.early_warning_scores`` (contract: :data:`SCORES_SCHEMA`). ``models="champion"`` scores
   with the champion (production); ``models="replay"`` scores each date with the latest version
   trained strictly before it (no model may see the future of what it scores).
@@ -461,8 +461,14 @@ def score_batches(models: dict[str, tuple[str, list[str]]], feature_cols: list[s
                         for f in features
                     ]
                 ).astype("float64")
-                score, order, contrib, values = explain_arrays(boosters[v], X)
-                n, k = order.shape
+                raw = boosters[v].predict(X, raw_score=True)
+                score = 1.0 / (1.0 + np.exp(-raw))
+                # Explanations only for warnings: SHAP contributions cost ~70x the score itself,
+                # and only a warning is shown with its factors (digest, dashboards).
+                warn = score >= part.column("threshold").to_numpy(zero_copy_only=False)
+                idx = np.flatnonzero(warn)
+                _, order, contrib, values = explain_arrays(boosters[v], X[idx])
+                k = order.shape[1]
                 names = np.asarray(features, dtype=object)[order].ravel()
                 flat = pa.StructArray.from_arrays(
                     [
@@ -472,7 +478,8 @@ def score_batches(models: dict[str, tuple[str, list[str]]], feature_cols: list[s
                     ],
                     fields=list(struct),
                 )
-                factors = pa.ListArray.from_arrays(pa.array(np.arange(0, n * k + 1, k, dtype=np.int32)), flat)
+                offsets = np.concatenate([[0], np.cumsum(np.where(warn, k, 0))]).astype(np.int32)
+                factors = pa.ListArray.from_arrays(pa.array(offsets), flat)
                 yield pa.RecordBatch.from_arrays(
                     [*(part.column(c) for c in ("entity_id", "score_date", "model_version", "threshold")),
                      pa.array(score, pa.float64()), factors],

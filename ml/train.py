@@ -117,11 +117,13 @@ def explain_arrays(booster, X: np.ndarray, top_k: int = TOP_K) -> tuple[np.ndarr
     features, NaN = missing): ``score`` (n,), ``order`` (n, k) feature indices by descending
     |contribution| (ties by feature order), ``contribution`` (n, k) and ``value`` (n, k) in that
     order. Vectorised, so that scoring a million rows does not loop in Python."""
+    n_features = X.shape[1]
+    k = min(top_k, n_features)
+    if len(X) == 0:  # LightGBM cannot predict zero rows
+        return np.zeros(0), np.zeros((0, k), dtype=np.int64), np.zeros((0, k)), np.zeros((0, k))
     raw = booster.predict(X, raw_score=True)
     score = 1.0 / (1.0 + np.exp(-raw))
-    n_features = X.shape[1]
     contrib = booster.predict(X, pred_contrib=True)[:, :n_features]
-    k = min(top_k, n_features)
     order = np.argsort(-np.abs(contrib), axis=1, kind="stable")[:, :k]
     return (
         score.astype(float),

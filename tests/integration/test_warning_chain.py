@@ -125,6 +125,8 @@ def test_every_warning_has_five_factors(chain, cfg):
         assert all(f["feature"] in FEATURES[row["scope"]] for f in factors)
         contributions = [abs(f["contribution"]) for f in factors]
         assert contributions == sorted(contributions, reverse=True)
+    # explanations are computed for warnings only (scoring cost); a quiet row carries none
+    assert pdf.loc[~pdf["is_warning"], "top_factors"].map(len).eq(0).all()
 
 
 def test_digest_is_written(chain, cfg):

@@ -1,0 +1,55 @@
+"""The scoring kernel given to ``mapInArrow`` (``ml.jobs.score_batches``), on hand-made Arrow batches."""
+
+from __future__ import annotations
+
+import lightgbm as lgb
+import numpy as np
+import pyarrow as pa
+
+from ml.jobs import score_batches
+from ml.train import explain_arrays
+
+FEATURES = ["a", "b", "c", "d"]
+
+
+def _booster(seed: int):
+    rng = np.random.default_rng(seed)
+    X = rng.random((300, 4))
+    y = (X[:, seed % 4] > 0.5).astype(int)
+    return lgb.train({"objective": "binary", "verbose": -1, "seed": seed}, lgb.Dataset(X, y), 5)
+
+
+def test_every_version_scores_its_rows_and_only_warnings_are_explained():
+    boosters = {"1": _booster(1), "2": _booster(2)}
+    rng = np.random.default_rng(0)
+    X = rng.random((200, 4))
+    X[rng.random(X.shape) < 0.05] = np.nan
+    version = np.where(np.arange(200) % 3 == 0, "2", "1")
+    threshold = np.where(version == "2", 0.5, 0.7)
+    batch = pa.RecordBatch.from_pydict({
+        "entity_id": [f"e{i}" for i in range(200)], "score_date": list(range(200)),
+        "model_version": list(version), "threshold": threshold, **{f: X[:, i] for i, f in enumerate(FEATURES)}})
+    models = {v: (b.model_to_string(), FEATURES) for v, b in boosters.items()}
+
+    out = pa.Table.from_batches(list(score_batches(models, FEATURES)(iter([batch]))))
+
+    assert out.num_rows == 200
+    by_entity = {e: i for i, e in enumerate(out.column("entity_id").to_pylist())}
+    scores, factors = out.column("score").to_numpy(), out.column("factors").to_pylist()
+    warned = 0
+    for i in range(200):
+        j = by_entity[f"e{i}"]
+        score, order, contrib, _ = explain_arrays(boosters[version[i]], X[i:i + 1])
+        assert scores[j] == score[0]                               # the row's own version scored it
+        if score[0] >= threshold[i]:
+            warned += 1
+            assert [f["feature"] for f in factors[j]] == [FEATURES[k] for k in order[0]]
+            assert [f["contribution"] for f in factors[j]] == list(contrib[0])
+        else:
+            assert factors[j] == []                                 # a quiet row is not explained
+    assert 0 < warned < 200, "the thresholds must split the rows, or the test proves nothing"
+
+
+def test_explain_arrays_accepts_zero_rows():
+    score, order, contrib, values = explain_arrays(_booster(1), np.zeros((0, 4)))
+    assert score.shape == (0,) and order.shape == contrib.shape == values.shape == (0, 4)
