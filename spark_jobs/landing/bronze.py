@@ -72,10 +72,7 @@ def _parse_rows(feed: Feed, run_id: str, ingested_at: datetime):
 def _arrow_batches(feed: Feed, files: list[LandingFile], run_id: str, ingested_at: datetime):
     """Parse local files in the driver, ``BATCH_ROWS`` rows per Arrow record batch."""
     names = [f.name for f in bronze_schema(feed).fields]
-    n_known = len(feed.source_fields)
-    string = pa.string()
-    types = ([pa.date32()] + [string] * (6 + n_known) + [pa.map_(string, string), string,
-                                                          pa.timestamp("us", tz="UTC")])
+    types = _arrow_types(feed)
     ingested = ingested_at.replace(tzinfo=UTC) if ingested_at.tzinfo is None else ingested_at
 
     def empty():
@@ -104,6 +101,25 @@ def _batch(columns, names, types, run_id, ingested) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(arrays, names=names)
 
 
+def bronze_arrow(feed: Feed, files: list[LandingFile], run_id: str,
+                 ingested_at: datetime | None = None) -> pa.Table:
+    """Bronze rows of local ``files`` as one Arrow table (parsed in this process)."""
+    ingested_at = ingested_at or datetime.now(UTC).replace(tzinfo=None)
+    batches = list(_arrow_batches(feed, files, run_id, ingested_at))
+    return pa.Table.from_batches(batches) if batches else bronze_schema_arrow(feed).empty_table()
+
+
+def bronze_schema_arrow(feed: Feed) -> pa.Schema:
+    names = [f.name for f in bronze_schema(feed).fields]
+    return pa.schema(list(zip(names, _arrow_types(feed), strict=True)))
+
+
+def _arrow_types(feed: Feed) -> list[pa.DataType]:
+    string = pa.string()
+    return ([pa.date32()] + [string] * (6 + len(feed.source_fields))
+            + [pa.map_(string, string), string, pa.timestamp("us", tz="UTC")])
+
+
 def parse_bronze(spark: SparkSession, feed: Feed, files: list[LandingFile], run_id: str,
                  ingested_at: datetime | None = None, *, local: bool | None = None) -> DataFrame:
     """Bronze rows of ``files`` (:func:`bronze_schema`), parsed once.
@@ -116,10 +132,9 @@ def parse_bronze(spark: SparkSession, feed: Feed, files: list[LandingFile], run_
     if local is None:
         local = all(local_dir(f.uri) is not None for f in files)
     if local:
-        batches = list(_arrow_batches(feed, files, run_id, ingested_at))
-        if not batches:
+        if not files:
             return spark.createDataFrame([], schema)
-        return spark.createDataFrame(pa.Table.from_batches(batches), schema)
+        return spark.createDataFrame(bronze_arrow(feed, files, run_id, ingested_at), schema)
     listing = spark.createDataFrame([(f.uri, f.rel_path, f.landing_date, f.sha256) for f in files],
                                     "uri string, rel_path string, landing_date date, sha256 string")
     content = (spark.read.format("binaryFile").load(sorted({f.uri for f in files}))

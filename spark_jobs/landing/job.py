@@ -1,21 +1,28 @@
 """Land one source system's files for a set of business days: landing -> bronze -> silver.
 
-For each feed of the source (see ``conf/data_dictionary.yaml``):
+For each feed of the source (see ``conf/data_dictionary.yaml``), in one pass with few Spark jobs
+and one Delta commit per table:
 
 1. **Find files** under ``<landing>/<source>/<yyyy-mm-dd>/`` for the requested days, with
-   their SHA-256. Files already landed with the same checksum are skipped (``ops.landed_files``),
-   so re-running any day any number of times, in any order, changes nothing.
+   their SHA-256 (:mod:`~spark_jobs.landing.ledger`: plain Python for local storage, Spark's
+   ``binaryFile`` for other schemes). Files already landed with the same checksum are skipped
+   (one small read of ``ops.landed_files``), so re-running any day any number of times, in
+   any order, changes nothing.
 2. **Bronze**: every record of every new or changed file, as received (source fields as text,
    the raw record, unknown columns in ``_extra``), plus file, locator, checksum, run id and
-   ingestion time. Written with one atomic replace per set of files.
-3. **Conform** the affected days from bronze with the data dictionary (:mod:`~spark_jobs.landing.conform`):
-   canonical elements, UTC times, canonical units; the first contract violation per record.
+   ingestion time, parsed once (:mod:`~spark_jobs.landing.bronze`). Written with one atomic
+   replace per set of files; the same parsed rows are conformed, bronze is not read back.
+3. **Conform** the affected days (the new files plus the days' other files already in bronze)
+   with the data dictionary (:mod:`~spark_jobs.landing.conform`): canonical elements, UTC
+   times, canonical units; the first contract violation per record. One window pass
+   classifies every record as silver, quarantine or collapsed replay; the result is cached.
 4. **Quarantine** (``bronze.quarantine``) every record that cannot be parsed or breaks the
    contract, with the reason. Identical replays of a record are collapsed and counted.
 5. **Gate** the silver candidate with its Great Expectations suite: a critical failure on a day
    keeps that day's previous silver rows and marks the day failed.
-6. **Publish** silver per day (atomic replace of the day) and the day's DQ results
-   (completeness, timeliness, consistency) to ``ops.dq_results``.
+6. **Publish** silver per day (atomic replace of the day), the day's DQ results (completeness,
+   timeliness, consistency; counted in one aggregation over the cached records) to
+   ``ops.dq_results``, then the files to the ledger.
 """
 
 from __future__ import annotations
