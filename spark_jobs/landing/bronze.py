@@ -80,7 +80,7 @@ def _arrow_batches(feed: Feed, files: list[LandingFile], run_id: str, ingested_a
 
     columns = empty()
     for file in files:
-        with open(file.uri, "rb") as handle:
+        with open(local_dir(file.uri) or file.uri, "rb") as handle:
             content = handle.read()
         for record, values, extra in _records(feed, content):
             row = (file.landing_date, file.rel_path, file.sha256, record.locator, record.raw,
@@ -135,11 +135,13 @@ def parse_bronze(spark: SparkSession, feed: Feed, files: list[LandingFile], run_
         if not files:
             return spark.createDataFrame([], schema)
         return spark.createDataFrame(bronze_arrow(feed, files, run_id, ingested_at), schema)
-    listing = spark.createDataFrame([(f.uri, f.rel_path, f.landing_date, f.sha256) for f in files],
-                                    "uri string, rel_path string, landing_date date, sha256 string")
-    content = (spark.read.format("binaryFile").load(sorted({f.uri for f in files}))
-               .select(F.col("path").alias("uri"), "content"))
-    chosen = listing.join(content, "uri")
+    # Read the files through Hadoop; lineage comes from the path, as in the listing.
+    content = spark.read.format("binaryFile").load(sorted({f.uri for f in files}))
+    chosen = content.select(
+        F.regexp_extract("path", rf"({feed.source}/\d{{4}}-\d{{2}}-\d{{2}}/[^/]+)$", 1).alias("rel_path"),
+        F.to_date(F.regexp_extract("path", r"/(\d{4}-\d{2}-\d{2})/[^/]+$", 1)).alias("landing_date"),
+        F.sha2("content", 256).alias("sha256"), "content",
+    ).where(F.col("rel_path").isin([f.rel_path for f in files]))
     return spark.createDataFrame(chosen.rdd.flatMap(_parse_rows(feed, run_id, ingested_at)), schema)
 
 
