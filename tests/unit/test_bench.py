@@ -180,6 +180,6 @@ def test_markdown_shows_shares_duckdb_overhead_steps_and_rss():
     assert "the plain Parquet write 6.7 %, DuckDB (read the landing files, write Parquet) 12.5 %" in md
     assert "| mes_testlog | 6,000 | 0.50 | 12,000 | duckdb |" in md
     assert "| re-land a landed day (nothing new) | 0.40 | 0.60 | 0.50 | 0.60 |" in md
-    assert "| land one new day | 3.00 | 5.00 | 4.00 | 5.00 |" in md
+    assert "| land one day's data (forced re-land) | 3.00 | 5.00 | 4.00 | 5.00 |" in md
     assert "| Seconds per step | bronze | list |" in md and "| mes_testlog | 1.50 | 0.10 |" in md
     assert "Python process 0.4 GiB, Spark JVM 2.1 GiB" in md
