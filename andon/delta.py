@@ -19,6 +19,11 @@ def path_exists(spark: SparkSession, path: str) -> bool:
     return hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).exists(hpath)
 
 
+def table_exists(spark: SparkSession, path: str) -> bool:
+    """A Delta table is at ``path`` (its ``_delta_log`` exists): one FileSystem call, no snapshot load."""
+    return path_exists(spark, f"{path.rstrip('/')}/_delta_log")
+
+
 def is_delta_table(spark: SparkSession, path: str) -> bool:
     from delta.tables import DeltaTable
 

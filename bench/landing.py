@@ -194,8 +194,48 @@ def format_markdown(results: dict[str, Any]) -> str:
     if not results.get("rows_match", True):
         lines.append("")
         lines.append("**Warning:** the Parquet write did not see the same number of rows as landing.")
+    lines += _extra_lines(results)
     lines += ["", "See `bench/README.md` for what is measured and how to read it.", ""]
     return "\n".join(lines)
+
+
+def _extra_lines(results: dict[str, Any]) -> list[str]:
+    """Markdown for the figures beyond the landing/Parquet table (absent in older results)."""
+    lines: list[str] = []
+    shares = results.get("landing_percent_of")
+    if shares:
+        lines += ["", f"**Landing rows/s as a share of:** the plain Parquet write {shares.get('parquet', 'n/a')} %, "
+                      f"DuckDB (read the landing files, write Parquet) {shares.get('duckdb', 'n/a')} %."]
+    duck = results.get("duckdb")
+    if duck:
+        lines += ["", "| DuckDB feed | Rows | Seconds | Rows/s | Reader |", "|---|---:|---:|---:|---|"]
+        lines += [f"| {f['name']} | {fmt_int(f['rows'])} | {fmt_seconds(f['seconds'])} | {fmt_rate(f['rows_per_s'])} "
+                  f"| {f.get('reader', '')} |" for f in duck["feeds"]]
+        total = duck["total"]
+        lines.append(f"| total | {fmt_int(total['rows'])} | {fmt_seconds(total['seconds'])} | "
+                     f"{fmt_rate(total['rows_per_s'])} | |")
+    overhead = results.get("overhead")
+    if overhead:
+        lines += ["", "| Per-feed cost (s) | " + " | ".join(overhead["feeds"]) + " | mean | max |",
+                  "|---|" + "---:|" * (len(overhead["feeds"]) + 2)]
+        for key, label in (("noop", "re-land a landed day (nothing new)"),
+                           ("new_day", "land one day's data (forced re-land)")):
+            row = overhead.get(key)
+            if row:
+                cells = [fmt_seconds(row["per_feed"].get(f)) for f in overhead["feeds"]]
+                lines.append(f"| {label} | " + " | ".join(cells) +
+                             f" | {fmt_seconds(row['mean_seconds'])} | {fmt_seconds(row['max_seconds'])} |")
+    steps = results.get("landing_steps")
+    if steps:
+        names = sorted({k for feed in steps.values() for k in feed})
+        lines += ["", "| Seconds per step | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+        lines += [f"| {feed} | " + " | ".join(fmt_seconds(per.get(n)) for n in names) + " |"
+                  for feed, per in steps.items()]
+    rss = results.get("peak_rss_gib")
+    if rss:
+        lines += ["", f"**Peak RSS:** Python process {rss.get('python', 'n/a')} GiB, "
+                      f"Spark JVM {rss.get('jvm', 'n/a')} GiB."]
+    return lines
 
 
 def format_console(results: dict[str, Any]) -> str:
@@ -230,6 +270,49 @@ def results_filename(when: datetime) -> str:
 def landing_window(days: int, start: date = START) -> list[date]:
     """The business days the simulator writes: ``start`` and the following ``days - 1`` days."""
     return [start + timedelta(days=i) for i in range(days)]
+
+
+def vm_hwm_bytes(status: str) -> int | None:
+    """Peak resident set (``VmHWM``) from the text of ``/proc/<pid>/status``, in bytes."""
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            parts = line.split()
+            return int(parts[1]) * (1024 if len(parts) > 2 and parts[2].lower() == "kb" else 1)
+    return None
+
+
+def percent(part: float | None, whole: float | None) -> float | None:
+    """``100 * part / whole`` rounded to 0.1, or ``None`` (e.g. landing rows/s as a share of Parquet rows/s)."""
+    value = ratio(part, whole)
+    return None if value is None else round(100.0 * value, 1)
+
+
+def duckdb_query(fmt: str, files: list[str], *, delimiter: str = ",", record_path: str | None = None) -> str | None:
+    """The DuckDB ``SELECT`` that reads one feed's landing files as a user would (None: DuckDB has no reader).
+
+    CSV as text with the header, JSON lines as objects, a nested JSON document unnested at
+    ``record_path``; bad lines are skipped (``ignore_errors``), so DuckDB may see fewer rows
+    than landing, which keeps and quarantines every record.
+    """
+    listing = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "]"
+    if fmt == "csv":
+        sep = delimiter.replace("'", "''")
+        return (f"SELECT * FROM read_csv({listing}, delim = '{sep}', header = true, all_varchar = true, "
+                "ignore_errors = true, union_by_name = true)")
+    if fmt == "jsonl":
+        return (f"SELECT * FROM read_json({listing}, format = 'newline_delimited', ignore_errors = true, "
+                "union_by_name = true)")
+    if fmt == "json":
+        return (f"SELECT unnest({record_path or 'records'}, recursive := true) FROM read_json({listing}, "
+                "ignore_errors = true, union_by_name = true)")
+    return None
+
+
+def summarize_overhead(per_feed: dict[str, float]) -> dict[str, float | None]:
+    """Mean and maximum seconds per feed of a run that had (almost) nothing to land."""
+    values = list(per_feed.values())
+    return {"mean_seconds": round(sum(values) / len(values), 2) if values else None,
+            "max_seconds": round(max(values), 2) if values else None}
 
 
 # ----------------------------------------------------------------------------- machine facts
@@ -282,12 +365,14 @@ def _say(message: str) -> None:
     print(f"bench: {message}", file=sys.stderr, flush=True)
 
 
-def _land_all(spark, cfg, sources: list[str], days: list[date]) -> tuple[list[Timing], float, dict]:
-    """Land every source; returns per-source timings, the loop's wall time and per-source detail."""
+def _land_all(spark, cfg, sources: list[str], days: list[date]) -> tuple[list[Timing], float, dict, dict]:
+    """Land every source; returns per-source timings, the loop's wall time, per-source detail and
+    the seconds per step of every feed (``FeedResult.seconds``)."""
     from spark_jobs.landing.job import land_source
 
     timings: list[Timing] = []
     detail: dict[str, Any] = {}
+    steps: dict[str, dict[str, float]] = {}
     loop_start = time.perf_counter()
     for source in sources:
         t0 = time.perf_counter()
@@ -296,6 +381,7 @@ def _land_all(spark, cfg, sources: list[str], days: list[date]) -> tuple[list[Ti
         quality = [d for feed in results for d in feed.days]
         rows = sum(d.records_received for d in quality)
         timings.append(Timing(source, rows, seconds))
+        steps.update({feed.feed: dict(feed.seconds) for feed in results})
         detail[source] = {
             "feeds": {feed.feed: sum(d.records_received for d in feed.days) for feed in results},
             "bronze_rows": sum(d.bronze_rows for d in quality),
@@ -306,7 +392,82 @@ def _land_all(spark, cfg, sources: list[str], days: list[date]) -> tuple[list[Ti
             "failed_gate_days": sum(1 for d in quality if d.status == "failed_gate"),
         }
         _say(f"landed {source}: {rows:,} rows in {seconds:.1f} s")
-    return timings, time.perf_counter() - loop_start, detail
+    return timings, time.perf_counter() - loop_start, detail, steps
+
+
+def _per_feed_seconds(spark, cfg, dd, days: list[date], run_id: str, force: bool = False) -> dict[str, float]:
+    """Wall seconds of :func:`land_feed` for every feed on ``days``."""
+    from spark_jobs.landing.job import land_feed
+
+    out = {}
+    for feed in dd.feeds.values():
+        t0 = time.perf_counter()
+        land_feed(spark, cfg, dd, feed, days, run_id, force)
+        out[feed.name] = round(time.perf_counter() - t0, 2)
+    return out
+
+
+def _overhead(spark, cfg, dd, landed_day: date, last_day: date) -> dict[str, Any]:
+    """Per-feed cost of a run with nothing new (re-landing ``landed_day``) and of one day's data
+    (``last_day`` re-landed with ``force``: every file parsed, conformed, gated and written again,
+    as for a new day)."""
+    noop = _per_feed_seconds(spark, cfg, dd, [landed_day], "bench-noop")
+    fresh = _per_feed_seconds(spark, cfg, dd, [last_day], "bench-new-day", force=True)
+    return {"feeds": list(dd.feeds), "noop": {"day": landed_day.isoformat(), "per_feed": noop,
+                                               **summarize_overhead(noop)},
+            "new_day": {"day": last_day.isoformat(), "per_feed": fresh, **summarize_overhead(fresh)}}
+
+
+def _duckdb_all(dd, landing_root: Path, days: list[date], out_root: Path) -> list[dict[str, Any]]:
+    """DuckDB reads each feed's landing files of ``days`` and writes them to Parquet (timed, per feed)."""
+    import fnmatch
+
+    import duckdb
+
+    feeds = []
+    for feed in dd.feeds.values():
+        files = sorted(str(p) for d in days for p in (landing_root / feed.source / d.isoformat()).glob("*")
+                       if p.is_file() and fnmatch.fnmatchcase(p.name, feed.file_glob))
+        target = out_root / f"{feed.name}.parquet"
+        out_root.mkdir(parents=True, exist_ok=True)
+        t0 = time.perf_counter()
+        con = duckdb.connect()
+        query = duckdb_query(feed.format, files, delimiter=feed.delimiter, record_path=feed.record_path)
+        reader = "duckdb"
+        if not files:
+            rows, reader = 0, "no files"
+        elif query is None:
+            # DuckDB has no XML reader: the project's parser hands DuckDB an Arrow table.
+            from spark_jobs.landing.bronze import bronze_arrow
+            from spark_jobs.landing.ledger import LandingFile, file_sha256
+
+            table = bronze_arrow(feed, [LandingFile(f"{feed.source}/{Path(f).parent.name}/{Path(f).name}",
+                                                    date.fromisoformat(Path(f).parent.name), file_sha256(f), f)
+                                        for f in files], RUN_ID)
+            con.register("xml_rows", table)
+            con.execute(f"COPY (SELECT * FROM xml_rows) TO '{target}' (FORMAT parquet)")
+            rows = table.num_rows
+            reader = "project parser -> Arrow (no DuckDB XML reader)"
+        else:
+            rows = con.execute(f"COPY ({query}) TO '{target}' (FORMAT parquet)").fetchone()[0]
+        con.close()
+        seconds = time.perf_counter() - t0
+        feeds.append({**timing_entry(Timing(feed.name, rows, seconds)), "reader": reader})
+    return feeds
+
+
+def _peak_rss(spark) -> dict[str, float | None]:
+    """Peak RSS of this Python process and of the Spark JVM (its ``VmHWM``), GiB."""
+    import resource
+
+    python = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024   # KiB on Linux
+    jvm = None
+    try:
+        pid = spark.sparkContext._gateway.proc.pid
+        jvm = vm_hwm_bytes(Path(f"/proc/{pid}/status").read_text(encoding="utf-8"))
+    except (AttributeError, OSError):
+        pass
+    return {"python": round(python / 2**30, 2), "jvm": None if jvm is None else round(jvm / 2**30, 2)}
 
 
 def _sum_reasons(per_day) -> dict[str, int]:
@@ -343,11 +504,17 @@ def _write_atomically(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def run_benchmark(args: argparse.Namespace) -> int:
-    """Run the benchmark for ``args.days``, ``args.scale``; write results under ``args.out``."""
-    if args.days < 1:
+def run(out_dir: str, days: int = 14, scale: float = 1.0, **_: Any) -> dict[str, Any]:
+    """Run the benchmark for ``days`` at ``scale``; write JSON and Markdown under ``out_dir``; return the results.
+
+    Besides the landing and the plain Parquet write: DuckDB reading the same landing files and
+    writing Parquet, the per-feed cost of a run with nothing new (re-landing the first day) and
+    of one day's data (the last day re-landed with ``force``), the seconds per landing step
+    of every feed, and the peak RSS of the Python process and of the Spark JVM.
+    """
+    if days < 1:
         raise ValueError("--days must be >= 1")
-    if args.scale <= 0:
+    if scale <= 0:
         raise ValueError("--scale must be > 0")
 
     from pyspark.sql import SparkSession
@@ -361,8 +528,8 @@ def run_benchmark(args: argparse.Namespace) -> int:
     from andon.spark import get_spark
     from simulator import simulate
 
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
     started = datetime.now(UTC)
     loadavg_start = _loadavg()
     home = Path(tempfile.mkdtemp(prefix="andon-bench-"))
@@ -377,28 +544,45 @@ def run_benchmark(args: argparse.Namespace) -> int:
              f"ANDON_HOME={home}")
 
         t0 = time.perf_counter()
-        simulate(Path(cfg.landing_root), days=args.days, seed=SEED, scale=args.scale, start=START)
+        simulate(Path(cfg.landing_root), days=days, seed=SEED, scale=scale, start=START)
         simulate_seconds = time.perf_counter() - t0
-        _say(f"simulated {args.days} days at scale {args.scale} in {simulate_seconds:.1f} s")
+        _say(f"simulated {days} days at scale {scale} in {simulate_seconds:.1f} s")
 
         dd = load_dictionary(cfg.raw["landing"]["data_dictionary"])
-        days = landing_window(args.days)
-        landing, landing_wall, detail = _land_all(spark, cfg, dd.sources, days)
+        window = landing_window(days)
+        landing, landing_wall, detail, steps = _land_all(spark, cfg, dd.sources, window)
         _say(f"landing done in {landing_wall:.1f} s; timing a plain Parquet write of the bronze rows")
         parquet = _parquet_all(spark, cfg, list(dd.feeds.values()), home / "plain")
+        _say("timing DuckDB on the same landing files")
+        duck = _duckdb_all(dd, Path(cfg.landing_root), window, home / "duckdb")
+        _say("measuring the per-feed cost of a run with nothing new and of one new day")
+        overhead = _overhead(spark, cfg, dd, window[0], window[-1])
+        rss = _peak_rss(spark)
 
         machine = machine_info(spark)
         machine["loadavg_start"] = loadavg_start
         machine["loadavg_end"] = _loadavg()
+        machine["duckdb"] = _version("duckdb")
+        duck_rows = sum(f["rows"] for f in duck)
+        duck_seconds = sum(f["seconds"] for f in duck)
+        landing_rate = rate(sum(t.rows for t in landing), landing_wall)
         results = build_results(
             timestamp=started.strftime("%Y-%m-%dT%H:%M:%SZ"),
             machine=machine,
-            params={"days": args.days, "scale": args.scale, "seed": SEED, "start": START.isoformat(),
-                    "run_id": RUN_ID},
+            params={"days": days, "scale": scale, "seed": SEED, "start": START.isoformat(), "run_id": RUN_ID},
             landing=landing,
             landing_wall_seconds=landing_wall,
             parquet=parquet,
             extra={"landing_detail": detail,
+                   "landing_steps": steps,
+                   "duckdb": {"feeds": duck,
+                              "total": timing_entry(Timing("total", duck_rows, duck_seconds))},
+                   "landing_percent_of": {
+                       "parquet": percent(landing_rate, rate(sum(t.rows for t in parquet),
+                                                              sum(t.seconds for t in parquet))),
+                       "duckdb": percent(landing_rate, rate(duck_rows, duck_seconds))},
+                   "overhead": overhead,
+                   "peak_rss_gib": rss,
                    "spark_start_seconds": round(spark_start_seconds, 2),
                    "simulate_seconds": round(simulate_seconds, 2)},
         )
@@ -410,9 +594,38 @@ def run_benchmark(args: argparse.Namespace) -> int:
         else:
             shutil.rmtree(home, ignore_errors=True)
 
-    json_path = out_dir / results_filename(started)
+    json_path = out / results_filename(started)
     _write_atomically(json_path, json.dumps(results, indent=2) + "\n")
-    _write_atomically(out_dir / "latest.md", format_markdown(results))
+    _write_atomically(out / "latest.md", format_markdown(results))
     print(format_console(results))
-    print(f"results: {json_path} and {out_dir / 'latest.md'}")
+    print(f"results: {json_path} and {out / 'latest.md'}")
+    return results
+
+
+def run_benchmark(args: argparse.Namespace) -> int:
+    """``python -m bench``: :func:`run` for ``args.days``, ``args.scale`` into ``args.out``."""
+    run(args.out, days=args.days, scale=args.scale)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bench.landing``: the landing benchmark on its own."""
+    import logging
+
+    parser = argparse.ArgumentParser(prog="python -m bench.landing",
+                                     description="landing throughput vs a plain Spark Parquet write and DuckDB")
+    parser.add_argument("--days", type=int, default=14, help="simulated days to land (default 14)")
+    parser.add_argument("--scale", type=float, default=1.0, help="simulator scale factor (e.g. 1 or 10)")
+    parser.add_argument("--out", default="bench/results", help="folder for the results files")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("py4j").setLevel(logging.WARNING)
+    try:
+        return run_benchmark(args)
+    except ValueError as exc:
+        print(f"bench: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -3,12 +3,19 @@
 Source fields as text, the raw record, unknown columns in ``_extra``, plus file, record
 locator, checksum, run id and ingestion time. Files already landed with the same checksum
 (:mod:`spark_jobs.landing.ledger`) are skipped.
+
+The files are parsed once (:mod:`spark_jobs.landing.parsers`) into one DataFrame that the job
+writes to bronze *and* conforms, so bronze is never read back. Local files are parsed by the
+driver into Arrow record batches (no Python workers, no pickling: Spark takes the batches as
+they are); files on any other scheme are read with Spark's ``binaryFile`` source and parsed
+on the executors, so a cluster reading ``s3a://`` scales with its executors.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
+import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -17,8 +24,11 @@ from andon.config import Settings
 from andon.delta import sql_list, write_table
 from andon.dictionary import Feed
 from spark_jobs.landing.conform import bronze_column
-from spark_jobs.landing.ledger import landed_checksums
+from spark_jobs.landing.ledger import LandingFile, local_dir
 from spark_jobs.landing.parsers import parse_file
+
+#: Rows per Arrow record batch (and per Spark partition) of driver-parsed files.
+BATCH_ROWS = 100_000
 
 
 def bronze_schema(feed: Feed) -> T.StructType:
@@ -37,48 +47,108 @@ def bronze_schema(feed: Feed) -> T.StructType:
     return T.StructType(fields)
 
 
-def _parse_rows(feed: Feed, run_id: str, ingested_at: datetime):
-    """The per-file function shipped to executors: file bytes -> bronze rows (as tuples)."""
+def _records(feed: Feed, content: bytes):
+    """(locator, raw, parse_error, parse_detail, known field values..., extra entries) per record."""
     known = feed.source_fields
     known_set = set(known)
     personal = set(feed.personal_data)
+    for record in parse_file(feed.format, content, delimiter=feed.delimiter, record_path=feed.record_path,
+                             record_element=feed.record_element, parent_element=feed.parent_element):
+        extra = sorted((k, v) for k, v in record.fields.items() if k not in known_set and k not in personal)
+        yield record, [record.fields.get(name) for name in known], extra or None
+
+
+def _parse_rows(feed: Feed, run_id: str, ingested_at: datetime):
+    """The per-file function shipped to executors: file bytes -> bronze rows (as tuples)."""
 
     def parse(row) -> list[tuple]:
-        out = []
-        for record in parse_file(feed.format, bytes(row.content), delimiter=feed.delimiter,
-                                 record_path=feed.record_path, record_element=feed.record_element,
-                                 parent_element=feed.parent_element):
-            extra = {k: v for k, v in record.fields.items() if k not in known_set and k not in personal}
-            out.append((row.landing_date, row.rel_path, row.sha256, record.locator, record.raw,
-                        record.parse_error, record.parse_detail,
-                        *[record.fields.get(name) for name in known], extra or None, run_id, ingested_at))
-        return out
+        return [(row.landing_date, row.rel_path, row.sha256, record.locator, record.raw, record.parse_error,
+                 record.parse_detail, *values, dict(extra) if extra else None, run_id, ingested_at)
+                for record, values, extra in _records(feed, bytes(row.content))]
 
     return parse
 
 
-def ingest_bronze(spark: SparkSession, cfg: Settings, feed: Feed, files: DataFrame | None, run_id: str,
-                  force: bool = False) -> tuple[list, list[date], int]:
-    """Write new or changed files to bronze. Returns (new file rows, their days, skipped count).
+def _arrow_batches(feed: Feed, files: list[LandingFile], run_id: str, ingested_at: datetime):
+    """Parse local files in the driver, ``BATCH_ROWS`` rows per Arrow record batch."""
+    names = [f.name for f in bronze_schema(feed).fields]
+    types = _arrow_types(feed)
+    ingested = ingested_at.replace(tzinfo=UTC) if ingested_at.tzinfo is None else ingested_at
 
-    The ledger is written only after the files' silver and DQ results are published
-    (:func:`record_landed`), so a run that dies half-way is simply repeated by the next one.
+    def empty():
+        return [[] for _ in names[:-2]]
+
+    columns = empty()
+    for file in files:
+        with open(local_dir(file.uri) or file.uri, "rb") as handle:
+            content = handle.read()
+        for record, values, extra in _records(feed, content):
+            row = (file.landing_date, file.rel_path, file.sha256, record.locator, record.raw,
+                   record.parse_error, record.parse_detail, *values, extra)
+            for column, value in zip(columns, row, strict=True):
+                column.append(value)
+        if len(columns[0]) >= BATCH_ROWS:
+            yield _batch(columns, names, types, run_id, ingested)
+            columns = empty()
+    if columns[0]:
+        yield _batch(columns, names, types, run_id, ingested)
+
+
+def _batch(columns, names, types, run_id, ingested) -> pa.RecordBatch:
+    n = len(columns[0])
+    arrays = [pa.array(values, type=t) for values, t in zip(columns, types[:-2], strict=True)]
+    arrays += [pa.array([run_id] * n, type=types[-2]), pa.array([ingested] * n, type=types[-1])]
+    return pa.RecordBatch.from_arrays(arrays, names=names)
+
+
+def bronze_arrow(feed: Feed, files: list[LandingFile], run_id: str,
+                 ingested_at: datetime | None = None) -> pa.Table:
+    """Bronze rows of local ``files`` as one Arrow table (parsed in this process)."""
+    ingested_at = ingested_at or datetime.now(UTC).replace(tzinfo=None)
+    batches = list(_arrow_batches(feed, files, run_id, ingested_at))
+    return pa.Table.from_batches(batches) if batches else bronze_schema_arrow(feed).empty_table()
+
+
+def bronze_schema_arrow(feed: Feed) -> pa.Schema:
+    names = [f.name for f in bronze_schema(feed).fields]
+    return pa.schema(list(zip(names, _arrow_types(feed), strict=True)))
+
+
+def _arrow_types(feed: Feed) -> list[pa.DataType]:
+    string = pa.string()
+    return ([pa.date32()] + [string] * (6 + len(feed.source_fields))
+            + [pa.map_(string, string), string, pa.timestamp("us", tz="UTC")])
+
+
+def parse_bronze(spark: SparkSession, feed: Feed, files: list[LandingFile], run_id: str,
+                 ingested_at: datetime | None = None, *, local: bool | None = None) -> DataFrame:
+    """Bronze rows of ``files`` (:func:`bronze_schema`), parsed once.
+
+    ``local`` (default: every file has a local path) parses in the driver into Arrow;
+    otherwise the files are read with ``binaryFile`` and parsed on the executors.
     """
-    if files is None:
-        return [], [], 0
-    listing = files.select("rel_path", "landing_date", "sha256").collect()
-    landed = {} if force else landed_checksums(spark, cfg, feed)
-    new = [r for r in listing if landed.get(r.rel_path) != r.sha256]
-    if not new:
-        return [], [], len(listing)
-    new_paths = sorted(r.rel_path for r in new)
-    ingested_at = datetime.now(UTC).replace(tzinfo=None)
-    chosen = files.where(F.col("rel_path").isin(new_paths))
-    rows = chosen.rdd.flatMap(_parse_rows(feed, run_id, ingested_at))
-    bronze = spark.createDataFrame(rows, bronze_schema(feed))
-    # The landing_date conjunct lets Delta prune partitions before it looks at file names.
-    days = sql_list(sorted({r.landing_date.isoformat() for r in new}))
-    write_table(bronze, cfg, "bronze", feed.bronze_table,
-                f"landing_date IN ({days}) AND _source_file IN ({sql_list(new_paths)})", ["landing_date"])
+    ingested_at = ingested_at or datetime.now(UTC).replace(tzinfo=None)
+    schema = bronze_schema(feed)
+    if local is None:
+        local = all(local_dir(f.uri) is not None for f in files)
+    if local:
+        if not files:
+            return spark.createDataFrame([], schema)
+        return spark.createDataFrame(bronze_arrow(feed, files, run_id, ingested_at), schema)
+    # Read the files through Hadoop; lineage comes from the path, as in the listing.
+    content = spark.read.format("binaryFile").load(sorted({f.uri for f in files}))
+    chosen = content.select(
+        F.regexp_extract("path", rf"({feed.source}/\d{{4}}-\d{{2}}-\d{{2}}/[^/]+)$", 1).alias("rel_path"),
+        F.to_date(F.regexp_extract("path", r"/(\d{4}-\d{2}-\d{2})/[^/]+$", 1)).alias("landing_date"),
+        F.sha2("content", 256).alias("sha256"), "content",
+    ).where(F.col("rel_path").isin([f.rel_path for f in files]))
+    return spark.createDataFrame(chosen.rdd.flatMap(_parse_rows(feed, run_id, ingested_at)), schema)
 
-    return new, sorted({r.landing_date for r in new}), len(listing) - len(new)
+
+def write_bronze(bronze: DataFrame, cfg: Settings, feed: Feed, files: list[LandingFile]) -> None:
+    """Replace the bronze rows of ``files`` with ``bronze`` (one Delta commit)."""
+    paths = sorted(f.rel_path for f in files)
+    # The landing_date conjunct lets Delta prune partitions before it looks at file names.
+    days = sql_list(sorted({f.landing_date.isoformat() for f in files}))
+    write_table(bronze, cfg, "bronze", feed.bronze_table,
+                f"landing_date IN ({days}) AND _source_file IN ({sql_list(paths)})", ["landing_date"])

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Sequence
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -210,8 +211,13 @@ class _Builder:
             self.values[spec.element] = self.field(spec).cast(SPARK_TYPE[spec.data_type])
 
 
-def conform(bronze: DataFrame, feed: Feed, dictionary: DataDictionary, key: bytes | None = None) -> DataFrame:
-    """Canonical columns + the first contract violation of every bronze record."""
+def conform(bronze: DataFrame, feed: Feed, dictionary: DataDictionary, key: bytes | None = None,
+            carry: Sequence[Column] = ()) -> DataFrame:
+    """Canonical columns + the first contract violation of every bronze record.
+
+    ``carry``: further columns computed from the bronze row, appended at the end (the landing
+    job carries the counts its DQ KPIs need, so bronze is not aggregated separately).
+    """
     builder = _Builder(feed, dictionary, key)
     builder.build()
     parse_violation = F.when(F.col("_parse_error").isNotNull(),
@@ -221,7 +227,7 @@ def conform(bronze: DataFrame, feed: Feed, dictionary: DataDictionary, key: byte
     columns = [builder.values[spec.element].alias(spec.element) for spec in feed.fields]
     return bronze.select(
         *LINEAGE, "_record", *columns,
-        first.getField("reason").alias("_reason"), first.getField("detail").alias("_reason_detail"),
+        first.getField("reason").alias("_reason"), first.getField("detail").alias("_reason_detail"), *carry,
     )
 
 
@@ -230,36 +236,56 @@ def locator_ordinal(locator: Column) -> Column:
     return F.nullif(F.regexp_extract(locator, r":([0-9]+)$", 1), F.lit("")).try_cast("long")
 
 
-def split_valid(conformed: DataFrame, feed: Feed) -> tuple[DataFrame, DataFrame, DataFrame]:
-    """Split conformed records into (silver rows, quarantined rows, collapsed replays).
+SILVER, QUARANTINE, REPLAY = "silver", "quarantine", "replay"
+
+
+def classify(conformed: DataFrame, feed: Feed) -> DataFrame:
+    """Every conformed record once, with ``_kind``: ``silver``, ``quarantine`` or ``replay``.
 
     Duplicates are resolved within one landing day, so the result of a day never depends on
-    which other days were landed in the same run. Within the day, records of one primary key
-    are ordered by file path, then by record number (``line:8`` before ``line:133``): the first
-    is kept. Later records with identical canonical content are *replays* (a file delivered
-    twice), collapsed and counted, never silently lost. Later records with *different* content
-    are conflicting and quarantined as ``duplicate_key``. Across landing days nothing is
-    resolved here: silver holds one row per key and day, and dbt staging keeps the latest day
-    (``dbt/macros/latest_per_key.sql``).
+    which other days were landed in the same run. Within the day, valid records of one primary
+    key are ordered by file path, then by record number (``line:8`` before ``line:133``): the
+    first is kept (``silver``). Later records with identical canonical content are *replays* (a
+    file delivered twice), collapsed and counted, never silently lost. Later records with
+    *different* content are conflicting and quarantined as ``duplicate_key`` (``_reason`` and
+    ``_reason_detail`` say so). Records that broke the contract are ``quarantine`` with their
+    reason. Across landing days nothing is resolved here: silver holds one row per key and day,
+    and dbt staging keeps the latest day (``dbt/macros/latest_per_key.sql``).
+
+    One window over the whole frame (valid and invalid records in separate window partitions),
+    so the three outcomes come from one pass.
     """
     elements = [spec.element for spec in feed.fields]
-    valid = conformed.where(F.col("_reason").isNull())
-    order = Window.partitionBy("landing_date", *feed.primary_key).orderBy(
+    valid = F.col("_reason").isNull()
+    order = Window.partitionBy(F.col("landing_date"), valid, *[F.col(k) for k in feed.primary_key]).orderBy(
         "_source_file", F.asc_nulls_last(locator_ordinal(F.col("_record_locator"))), "_record_locator")
-    ranked = (valid
-              .withColumn("_content", F.sha2(F.to_json(F.struct(*elements)), 256))
+    content = F.sha2(F.to_json(F.struct(*elements)), 256)
+    ranked = (conformed
+              .withColumn("_content", content)
               .withColumn("_rank", F.row_number().over(order))
               .withColumn("_first_content", F.first("_content").over(order))
               .withColumn("_kept", F.concat_ws(" ", F.first("_source_file").over(order),
                                                F.first("_record_locator").over(order))))
-    silver = ranked.where(F.col("_rank") == 1).drop("_content", "_rank", "_first_content", "_kept", "_reason",
-                                                    "_reason_detail", "_record")
-    replays = ranked.where((F.col("_rank") > 1) & (F.col("_content") == F.col("_first_content")))
-    conflicts = (ranked.where((F.col("_rank") > 1) & (F.col("_content") != F.col("_first_content")))
-                 .withColumn("_reason", F.lit("duplicate_key"))
-                 .withColumn("_reason_detail", F.concat(F.lit("key "), F.concat_ws("|", *feed.primary_key),
-                                                        F.lit(" already landed with other content (kept: "),
-                                                        F.col("_kept"), F.lit(")"))))
-    invalid = conformed.where(F.col("_reason").isNotNull())
-    quarantined = invalid.unionByName(conflicts.select(*invalid.columns))
-    return silver, quarantined, replays.select(*LINEAGE)
+    kind = (F.when(~valid, F.lit(QUARANTINE)).when(F.col("_rank") == 1, F.lit(SILVER))
+            .when(F.col("_content") == F.col("_first_content"), F.lit(REPLAY)).otherwise(F.lit(QUARANTINE)))
+    conflict = valid & (F.col("_kind") == QUARANTINE)
+    detail = F.concat(F.lit("key "), F.concat_ws("|", *feed.primary_key),
+                      F.lit(" already landed with other content (kept: "), F.col("_kept"), F.lit(")"))
+    return (ranked.withColumn("_kind", kind)
+            .withColumn("_reason_detail", F.when(conflict, detail).otherwise(F.col("_reason_detail")))
+            .withColumn("_reason", F.when(conflict, F.lit("duplicate_key")).otherwise(F.col("_reason")))
+            .drop("_content", "_rank", "_first_content", "_kept"))
+
+
+def silver_columns(feed: Feed) -> list[str]:
+    """Columns of a silver row (before the run id): lineage, then the feed's canonical elements."""
+    return [*LINEAGE, *(spec.element for spec in feed.fields)]
+
+
+def split_valid(conformed: DataFrame, feed: Feed) -> tuple[DataFrame, DataFrame, DataFrame]:
+    """Split conformed records into (silver rows, quarantined rows, collapsed replays): see :func:`classify`."""
+    classified = classify(conformed, feed)
+    silver = classified.where(F.col("_kind") == SILVER).select(*silver_columns(feed))
+    quarantined = classified.where(F.col("_kind") == QUARANTINE).select(*conformed.columns)
+    replays = classified.where(F.col("_kind") == REPLAY).select(*LINEAGE)
+    return silver, quarantined, replays

@@ -11,13 +11,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from andon.config import Settings
-from andon.delta import is_delta_table, sql_list, write_table
+from andon.delta import sql_list, table_exists, write_table
 from andon.dictionary import Feed
-from spark_jobs.landing.conform import bronze_column
+from spark_jobs.landing.conform import REPLAY, SILVER, bronze_column
 
 DQ_TABLE = "dq_results"
 
@@ -48,36 +48,57 @@ class DayQuality:
     evaluated_at: datetime
 
 
-def day_metrics(bronze: DataFrame, silver: DataFrame, quarantine: DataFrame,
-                 replays: DataFrame, feed: Feed) -> dict[date, dict]:
-    """Counts and KPIs per landing day, each computed by one Spark aggregation."""
+def carried_counts(feed: Feed) -> list[Column]:
+    """Per bronze record, what the KPIs need from bronze: missing required values, parsed or not.
+
+    Carried through :func:`~spark_jobs.landing.conform.conform` so that the day's counts come
+    from one aggregation over the classified records (:func:`day_metrics`).
+    """
     required_raw = [bronze_column(s.source) for s in feed.fields if s.required and s.source]
     missing = sum((F.when(F.col("_parse_error").isNotNull() | F.col(c).isNull() | (F.trim(F.col(c)) == ""), 1)
                    .otherwise(0) for c in required_raw), F.lit(0))
-    per_day: dict[date, dict] = {}
-    for r in bronze.groupBy("landing_date").agg(
-            F.countDistinct("_source_file").alias("files"), F.count("*").alias("records"),
-            F.sum(missing).alias("missing_required"),
-            F.sum(F.when(F.col("_parse_error").isNull(), 1).otherwise(0)).alias("parsed")).collect():
-        per_day[r["landing_date"]] = {"files": r["files"], "records": r["records"],
-                                       "missing_required": r["missing_required"], "parsed": r["parsed"],
-                                       "silver": 0, "quarantined": 0, "replays": 0, "by_reason": {},
-                                       "contract_violations": 0, "timely": None}
-    for r in quarantine.groupBy("landing_date", "reason").count().collect():
-        day = per_day[r["landing_date"]]
-        day["quarantined"] += r["count"]
-        day["by_reason"][r["reason"]] = r["count"]
-        if r["reason"] not in ("malformed_record", "truncated_record", "missing_required"):
-            day["contract_violations"] += r["count"]
-    for r in replays.groupBy("landing_date").count().collect():
-        per_day[r["landing_date"]]["replays"] = r["count"]
+    return [missing.alias("_missing_required"),
+            F.when(F.col("_parse_error").isNull(), 1).otherwise(0).alias("_parsed")]
+
+
+def day_metrics(classified: DataFrame, feed: Feed) -> tuple[dict[date, dict], dict[str, int]]:
+    """Counts per landing day, and records per file, from one aggregation over the classified records.
+
+    ``classified`` has one row per bronze record of the affected days
+    (:func:`~spark_jobs.landing.conform.classify` over :func:`conform` with :func:`carried_counts`).
+    """
     event = feed.event_time
     timely = (F.when(F.col(event) >= F.date_sub(F.col("landing_date"), 1).cast("timestamp"), 1).otherwise(0)
               if event else F.lit(None).cast("int"))
-    for r in silver.groupBy("landing_date").agg(F.count("*").alias("n"), F.sum(timely).alias("timely")).collect():
-        per_day[r["landing_date"]]["silver"] = r["n"]
-        per_day[r["landing_date"]]["timely"] = r["timely"]
-    return per_day
+    groups = classified.groupBy("landing_date", "_source_file", "_kind", "_reason").agg(
+        F.count("*").alias("n"), F.sum("_missing_required").alias("missing_required"),
+        F.sum("_parsed").alias("parsed"), F.sum(timely).alias("timely")).collect()
+    per_day: dict[date, dict] = {}
+    per_file: dict[str, int] = {}
+    files: dict[date, set[str]] = {}
+    for r in groups:
+        day = per_day.setdefault(r["landing_date"], {
+            "files": 0, "records": 0, "missing_required": 0, "parsed": 0, "silver": 0, "quarantined": 0,
+            "replays": 0, "by_reason": {}, "contract_violations": 0, "timely": None})
+        files.setdefault(r["landing_date"], set()).add(r["_source_file"])
+        per_file[r["_source_file"]] = per_file.get(r["_source_file"], 0) + r["n"]
+        day["records"] += r["n"]
+        day["missing_required"] += r["missing_required"]
+        day["parsed"] += r["parsed"]
+        if r["_kind"] == SILVER:
+            day["silver"] += r["n"]
+            if r["timely"] is not None:
+                day["timely"] = (day["timely"] or 0) + r["timely"]
+        elif r["_kind"] == REPLAY:
+            day["replays"] += r["n"]
+        else:
+            day["quarantined"] += r["n"]
+            day["by_reason"][r["_reason"]] = day["by_reason"].get(r["_reason"], 0) + r["n"]
+            if r["_reason"] not in ("malformed_record", "truncated_record", "missing_required"):
+                day["contract_violations"] += r["n"]
+    for day, names in files.items():
+        per_day[day]["files"] = len(names)
+    return per_day, per_file
 
 
 def kpis(m: dict, n_required: int) -> tuple[float | None, float | None, float | None]:
@@ -89,25 +110,28 @@ def kpis(m: dict, n_required: int) -> tuple[float | None, float | None, float | 
     return completeness, timeliness, consistency
 
 
-def record_missing_days(spark: SparkSession, cfg: Settings, feed: Feed, days: list[date], run_id: str,
-                        now: datetime, known: set[date]) -> list[DayQuality]:
-    """A requested day with no file at all is a completeness problem: say so in the DQ table."""
+def missing_days(spark: SparkSession, cfg: Settings, feed: Feed, days: list[date], run_id: str,
+                 now: datetime, known: set[date]) -> list[DayQuality]:
+    """A requested day with no file at all is a completeness problem: its ``no_data`` row.
+
+    ``known``: days that have a DQ row already or get one in this run. Only the other days are
+    looked up in ``ops.dq_results`` (one small read, none when every day is known); the rows
+    are returned for the run's one DQ write (:func:`write_dq`).
+    """
     dq_path = cfg.table_path("ops", DQ_TABLE)
-    known = set(known)
-    if set(days) <= known:
+    unknown = [d for d in days if d not in known]
+    if not unknown:
         return []
-    if is_delta_table(spark, dq_path):
-        known |= {r[0] for r in spark.read.format("delta").load(dq_path)
-                 .where((F.col("feed") == feed.name) & F.col("landing_date").isin(days))
+    found: set[date] = set()
+    if table_exists(spark, dq_path):
+        found = {r[0] for r in spark.read.format("delta").load(dq_path)
+                 .where((F.col("feed") == feed.name) & F.col("landing_date").isin(unknown))
                  .select("landing_date").distinct().collect()}
-    missing = [d for d in days if d not in known]
-    rows = [DayQuality(source=feed.source, feed=feed.name, landing_date=d, files_received=0, records_received=0,
+    return [DayQuality(source=feed.source, feed=feed.name, landing_date=d, files_received=0, records_received=0,
                        bronze_rows=0, silver_rows=0, quarantined_rows=0, collapsed_replays=0,
                        quarantined_by_reason={}, completeness=0.0, timeliness=None, consistency=None,
                        gx_evaluated=0, gx_success_percent=None, gx_critical_failures=[], gx_warnings=[],
-                       status="no_data", run_id=run_id, evaluated_at=now) for d in missing]
-    write_dq(spark, cfg, rows)
-    return rows
+                       status="no_data", run_id=run_id, evaluated_at=now) for d in unknown if d not in found]
 
 
 DQ_SCHEMA = (

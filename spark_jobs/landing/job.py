@@ -1,21 +1,28 @@
 """Land one source system's files for a set of business days: landing -> bronze -> silver.
 
-For each feed of the source (see ``conf/data_dictionary.yaml``):
+For each feed of the source (see ``conf/data_dictionary.yaml``), in one pass with few Spark jobs
+and one Delta commit per table:
 
 1. **Find files** under ``<landing>/<source>/<yyyy-mm-dd>/`` for the requested days, with
-   their SHA-256. Files already landed with the same checksum are skipped (``ops.landed_files``),
-   so re-running any day any number of times, in any order, changes nothing.
+   their SHA-256 (:mod:`~spark_jobs.landing.ledger`: plain Python for local storage, Spark's
+   ``binaryFile`` for other schemes). Files already landed with the same checksum are skipped
+   (one small read of ``ops.landed_files``), so re-running any day any number of times, in
+   any order, changes nothing.
 2. **Bronze**: every record of every new or changed file, as received (source fields as text,
    the raw record, unknown columns in ``_extra``), plus file, locator, checksum, run id and
-   ingestion time. Written with one atomic replace per set of files.
-3. **Conform** the affected days from bronze with the data dictionary (:mod:`~spark_jobs.landing.conform`):
-   canonical elements, UTC times, canonical units; the first contract violation per record.
+   ingestion time, parsed once (:mod:`~spark_jobs.landing.bronze`). Written with one atomic
+   replace per set of files; the same parsed rows are conformed, bronze is not read back.
+3. **Conform** the affected days (the new files plus the days' other files already in bronze)
+   with the data dictionary (:mod:`~spark_jobs.landing.conform`): canonical elements, UTC
+   times, canonical units; the first contract violation per record. One window pass
+   classifies every record as silver, quarantine or collapsed replay; the result is cached.
 4. **Quarantine** (``bronze.quarantine``) every record that cannot be parsed or breaks the
    contract, with the reason. Identical replays of a record are collapsed and counted.
 5. **Gate** the silver candidate with its Great Expectations suite: a critical failure on a day
    keeps that day's previous silver rows and marks the day failed.
-6. **Publish** silver per day (atomic replace of the day) and the day's DQ results
-   (completeness, timeliness, consistency) to ``ops.dq_results``.
+6. **Publish** silver per day (atomic replace of the day), the day's DQ results (completeness,
+   timeliness, consistency; counted in one aggregation over the cached records) to
+   ``ops.dq_results``, then the files to the ledger.
 """
 
 from __future__ import annotations
@@ -32,13 +39,13 @@ from pyspark.sql import functions as F
 
 from andon.config import Settings, settings
 from andon.dates import as_date
-from andon.delta import is_delta_table, sql_list, write_table
+from andon.delta import sql_list, table_exists, write_table
 from andon.dictionary import DataDictionary, Feed, load_dictionary
 from andon.secrets import pseudonym_key
-from spark_jobs.landing.bronze import ingest_bronze
-from spark_jobs.landing.conform import conform, split_valid
-from spark_jobs.landing.dq import DayQuality, day_metrics, kpis, record_missing_days, write_dq
-from spark_jobs.landing.ledger import list_files, record_landed
+from spark_jobs.landing.bronze import parse_bronze, write_bronze
+from spark_jobs.landing.conform import QUARANTINE, SILVER, classify, conform, silver_columns
+from spark_jobs.landing.dq import DayQuality, carried_counts, day_metrics, kpis, missing_days, write_dq
+from spark_jobs.landing.ledger import landed_checksums, list_files, record_landed
 from spark_jobs.landing.quarantine import QUARANTINE_TABLE, quarantine_rows
 
 log = logging.getLogger(__name__)
@@ -68,30 +75,46 @@ def land_feed(spark: SparkSession, cfg: Settings, dd: DataDictionary, feed: Feed
     from expectations.suites import build_expectations, suite_name
 
     result = FeedResult(feed=feed.name, files_new=0, files_skipped=0)
-    with result.step("bronze"):
-        files = list_files(spark, cfg, feed, days)
-        new_files, affected, skipped = ingest_bronze(spark, cfg, feed, files, run_id, force)
-    result.files_new, result.files_skipped = len(new_files), skipped
     now = datetime.now(UTC).replace(tzinfo=None)
+    with result.step("list"):
+        files = list_files(spark, cfg, feed, days)
+        landed = {} if force else landed_checksums(spark, cfg, feed, files)
+        new_files = [f for f in files if landed.get(f.rel_path) != f.sha256]
+    result.files_new, result.files_skipped = len(new_files), len(files) - len(new_files)
+    # Days whose files were all landed before already have their DQ rows.
+    skipped_days = {f.landing_date for f in files} - {f.landing_date for f in new_files}
     bronze_path = cfg.table_path("bronze", feed.bronze_table)
-    if force and is_delta_table(spark, bronze_path):
-        affected = sorted({r[0] for r in spark.read.format("delta").load(bronze_path)
-                           .where(F.col("landing_date").isin(days)).select("landing_date").distinct().collect()})
+    bronze_exists = table_exists(spark, bronze_path)
+    affected = sorted({f.landing_date for f in new_files})
+    if force and bronze_exists:
+        affected = sorted(set(affected) | {r[0] for r in spark.read.format("delta").load(bronze_path)
+                                           .where(F.col("landing_date").isin(days))
+                                           .select("landing_date").distinct().collect()})
     if not affected:
-        result.days += record_missing_days(spark, cfg, feed, days, run_id, now, set())
+        write_dq(spark, cfg, missing_days(spark, cfg, feed, days, run_id, now, skipped_days))
         return result
 
-    with result.step("conform_quarantine"):
-        bronze = spark.read.format("delta").load(bronze_path).where(F.col("landing_date").isin(affected))
+    with result.step("bronze"):
+        bronze = parse_bronze(spark, feed, new_files, run_id)
+        if new_files:
+            write_bronze(bronze, cfg, feed, new_files)
+    with result.step("conform"):
+        # The affected days' records: the files parsed now, plus the days' other files from bronze.
+        if bronze_exists:
+            others = (spark.read.format("delta").load(bronze_path)
+                      .where(F.col("landing_date").isin(affected)
+                             & ~F.col("_source_file").isin([f.rel_path for f in new_files])))
+            bronze = bronze.unionByName(others)
         key = pseudonym_key(cfg) if any(s.pseudonymise for s in feed.fields) else None
-        conformed = conform(bronze, feed, dd, key).persist()
-        silver, quarantined, replays = split_valid(conformed, feed)
-        silver = silver.withColumn("_run_id", F.lit(run_id)).persist()
-        quarantined = quarantine_rows(quarantined, feed, run_id).persist()
-        day_list = sql_list(d.isoformat() for d in affected)
+        classified = classify(conform(bronze, feed, dd, key, carry=carried_counts(feed)), feed).persist()
+        metrics, records_per_file = day_metrics(classified, feed)
+    with result.step("quarantine"):
+        quarantined = quarantine_rows(classified.where(F.col("_kind") == QUARANTINE), feed, run_id)
         write_table(quarantined, cfg, "bronze", QUARANTINE_TABLE,
-                    f"feed = '{feed.name}' AND landing_date IN ({day_list})", ["landing_date"])
+                    f"feed = '{feed.name}' AND landing_date IN ({sql_list(d.isoformat() for d in affected)})")
 
+    silver = (classified.where(F.col("_kind") == SILVER).select(*silver_columns(feed))
+              .withColumn("_run_id", F.lit(run_id)))
     # Gate: one validation over all affected days; only on failure, find the failing days.
     with result.step("quality_gate"):
         expectations = build_expectations(feed, dd)
@@ -107,8 +130,7 @@ def land_feed(spark: SparkSession, cfg: Settings, dd: DataDictionary, feed: Feed
             write_table(published, cfg, "silver", feed.silver_table,
                         f"landing_date IN ({sql_list(d.isoformat() for d in passing)})", ["landing_date"])
 
-    with result.step("dq_results"):
-        metrics = day_metrics(bronze, silver, quarantined, replays, feed)
+    with result.step("dq_ledger"):
         n_required = len([s for s in feed.fields if s.required and s.source])
         for day in affected:
             m = metrics.get(day)
@@ -128,13 +150,12 @@ def land_feed(spark: SparkSession, cfg: Settings, dd: DataDictionary, feed: Feed
             if not gate.success:
                 log.error("%s %s: quality gate failed, previous silver kept: %s", feed.name, day,
                           "; ".join(gate.critical_failures))
-        write_dq(spark, cfg, result.days)
-        record_landed(spark, cfg, feed, new_files, run_id)
-        result.days += record_missing_days(spark, cfg, feed, days, run_id, now,
-                                           {d.landing_date for d in result.days})
-    conformed.unpersist()
-    silver.unpersist()
-    quarantined.unpersist()
+        no_data = missing_days(spark, cfg, feed, days, run_id, now,
+                               skipped_days | {d.landing_date for d in result.days})
+        write_dq(spark, cfg, result.days + no_data)
+        result.days += no_data
+        record_landed(spark, cfg, feed, new_files, records_per_file, run_id)
+    classified.unpersist()
     log.info("%s: %d new file(s), %d already landed; seconds per step %s", feed.name, result.files_new,
              result.files_skipped, result.seconds)
     return result

@@ -12,14 +12,18 @@ import pytest
 from bench.landing import (
     Timing,
     build_results,
+    duckdb_query,
     fmt_rate,
     format_console,
     format_markdown,
     landing_window,
     mem_total_bytes,
+    percent,
     rate,
     ratio,
     results_filename,
+    summarize_overhead,
+    vm_hwm_bytes,
 )
 
 MACHINE = {"nproc": 2, "mem_total_gib": 23.5, "python": "3.11.9", "pyspark": "4.2.0",
@@ -132,3 +136,50 @@ def test_results_filename_is_utc():
 def test_landing_window_matches_simulated_days():
     days = landing_window(3, date(2026, 3, 30))
     assert days == [date(2026, 3, 30), date(2026, 3, 31), date(2026, 4, 1)]
+
+
+def test_peak_rss_from_proc_status():
+    assert vm_hwm_bytes("Name:\tjava\nVmPeak:\t 9000 kB\nVmHWM:\t  2048 kB\nVmRSS:\t 1024 kB\n") == 2048 * 1024
+    assert vm_hwm_bytes("Name:\tkthreadd\n") is None
+
+
+def test_percent_share_and_its_safety():
+    assert percent(50.0, 200.0) == 25.0
+    assert percent(1.0, 3.0) == 33.3
+    assert percent(None, 3.0) is None and percent(1.0, 0) is None
+
+
+def test_duckdb_reads_each_format_as_a_user_would():
+    csv = duckdb_query("csv", ["/l/mes/2026-03-02/a.csv", "/l/o'brien.csv"], delimiter=";")
+    assert csv.startswith("SELECT * FROM read_csv(['/l/mes/2026-03-02/a.csv', '/l/o''brien.csv'], delim = ';'")
+    assert "all_varchar = true" in csv and "ignore_errors = true" in csv
+    assert "format = 'newline_delimited'" in duckdb_query("jsonl", ["a.jsonl"])
+    assert duckdb_query("json", ["a.json"], record_path="claims").startswith("SELECT unnest(claims, recursive")
+    assert duckdb_query("xml", ["a.xml"]) is None
+
+
+def test_overhead_summary():
+    assert summarize_overhead({"a": 2.0, "b": 4.5}) == {"mean_seconds": 3.25, "max_seconds": 4.5}
+    assert summarize_overhead({}) == {"mean_seconds": None, "max_seconds": None}
+
+
+def test_markdown_shows_shares_duckdb_overhead_steps_and_rss():
+    res = _results()
+    res["landing_percent_of"] = {"parquet": 6.7, "duckdb": 12.5}
+    res["duckdb"] = {"feeds": [{"name": "mes_testlog", "rows": 6000, "seconds": 0.5, "rows_per_s": 12000.0,
+                                "reader": "duckdb"}],
+                     "total": {"name": "total", "rows": 6000, "seconds": 0.5, "rows_per_s": 12000.0}}
+    res["overhead"] = {"feeds": ["mes_testlog", "spc_measurements"],
+                       "noop": {"per_feed": {"mes_testlog": 0.4, "spc_measurements": 0.6},
+                                "mean_seconds": 0.5, "max_seconds": 0.6},
+                       "new_day": {"per_feed": {"mes_testlog": 3.0, "spc_measurements": 5.0},
+                                   "mean_seconds": 4.0, "max_seconds": 5.0}}
+    res["landing_steps"] = {"mes_testlog": {"bronze": 1.5, "list": 0.1}}
+    res["peak_rss_gib"] = {"python": 0.4, "jvm": 2.1}
+    md = format_markdown(res)
+    assert "the plain Parquet write 6.7 %, DuckDB (read the landing files, write Parquet) 12.5 %" in md
+    assert "| mes_testlog | 6,000 | 0.50 | 12,000 | duckdb |" in md
+    assert "| re-land a landed day (nothing new) | 0.40 | 0.60 | 0.50 | 0.60 |" in md
+    assert "| land one day's data (forced re-land) | 3.00 | 5.00 | 4.00 | 5.00 |" in md
+    assert "| Seconds per step | bronze | list |" in md and "| mes_testlog | 1.50 | 0.10 |" in md
+    assert "Python process 0.4 GiB, Spark JVM 2.1 GiB" in md
