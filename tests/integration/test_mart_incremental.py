@@ -33,25 +33,36 @@ def _version(spark, path: str) -> int:
     return spark.sql(f"describe history delta.`{path}` limit 1").first()["version"]
 
 
-@pytest.fixture(scope="module")
-def restored_afterwards(cfg, spark):
-    """Versions of silver and gold before the test; RESTOREd (with the runner's state) after it."""
+def save_versions(cfg, spark) -> dict[str, tuple[str, int]]:
+    """Bring the mart up to date; the path and version of every silver and gold table, and the state."""
     from spark_jobs.mart.runner import GOLD_MARTS, build_mart, dbt_paths
 
-    if read_table(cfg.table_path("silver", "test_results")) is None:
-        land_world(cfg, spark)
     build_mart(cfg=cfg, command="run")  # up to date with silver (full on the first build)
     paths = {f"silver.{t}": cfg.table_path("silver", t) for t in SILVER}
     paths |= {f"gold.{m}": cfg.table_path("gold", m) for m in GOLD_MARTS}
-    versions = {name: _version(spark, path) for name, path in paths.items()}
     state = dbt_paths()["state"]
-    saved_state = state.with_suffix(".before-test")
-    shutil.copy(state, saved_state)
+    shutil.copy(state, state.with_suffix(".before-test"))
+    return {name: (path, _version(spark, path)) for name, path in paths.items()}
+
+
+def restore_versions(spark, versions: dict[str, tuple[str, int]]) -> None:
+    from spark_jobs.mart.runner import dbt_paths
+
+    for path, version in versions.values():
+        if _version(spark, path) != version:
+            spark.sql(f"restore table delta.`{path}` to version as of {version}")
+    state = dbt_paths()["state"]
+    shutil.move(state.with_suffix(".before-test"), state)
+
+
+@pytest.fixture(scope="module")
+def restored_afterwards(cfg, spark):
+    """Versions of silver and gold before the test; RESTOREd (with the runner's state) after it."""
+    if read_table(cfg.table_path("silver", "test_results")) is None:
+        land_world(cfg, spark)
+    versions = save_versions(cfg, spark)
     yield versions
-    for name, path in paths.items():
-        if _version(spark, path) != versions[name]:
-            spark.sql(f"restore table delta.`{path}` to version as of {versions[name]}")
-    shutil.move(saved_state, state)
+    restore_versions(spark, versions)
 
 
 def _append_day(frame, cfg, table: str) -> None:
@@ -69,7 +80,8 @@ def _redeliver(spark, cfg, table: str, day, drop_where: str) -> int:
     return kept.count()
 
 
-def _change_silver(spark, cfg) -> None:
+def _change_silver(spark, cfg) -> tuple:
+    """Change silver; returns the key of a station-day whose every first attempt is withdrawn."""
     from pyspark.sql import functions as F
 
     def silver(table):
@@ -98,6 +110,13 @@ def _change_silver(spark, cfg) -> None:
     _append_day(new_delivery(corrected.unionByName(late).unionByName(iqc)), cfg, "test_results")
     # a re-delivered day without a tenth of its records
     _redeliver(spark, cfg, "test_results", middle, "pmod(hash(test_result_id), 10) = 0")
+    # re-deliveries that withdraw every record of one station on one test day: its gold row must go
+    gone = silver("test_results").where("station_type <> 'IQC' and attempt_number = 1") \
+        .where(F.col("landing_date") == F.lit(days[-3])) \
+        .select("station_id", F.to_date("tested_at").alias("day")).orderBy("station_id", "day").first()
+    withdrawn = f"station_id = '{gone['station_id']}' and to_date(tested_at) = date'{gone['day']}'"
+    for (landing_day,) in silver("test_results").where(withdrawn).select("landing_date").distinct().collect():
+        _redeliver(spark, cfg, "test_results", landing_day, withdrawn)
 
     spc = silver("spc_measurements").where(F.col("landing_date") == F.lit(early)).orderBy("measurement_id")
     late_spc = spc.limit(3).withColumn("measurement_id", F.concat(F.col("measurement_id"), F.lit("-LATE"))) \
@@ -116,6 +135,7 @@ def _change_silver(spark, cfg) -> None:
     late_return = returns.withColumn("rma_id", F.concat(F.col("rma_id"), F.lit("-LATE"))) \
         .withColumn("serial_number", F.lit(built.orderBy("serial_number").first()[0]))
     _append_day(new_delivery(late_return), cfg, "field_returns")
+    return gone["station_id"], gone["day"]
 
 
 def _rows(spark, table: str) -> list[tuple]:
@@ -139,10 +159,16 @@ def _same(a: list[tuple], b: list[tuple]) -> bool:
 
 
 def test_incremental_build_equals_full_refresh(restored_afterwards, cfg, spark):
+    check_incremental_equals_full_refresh(cfg, spark)
+
+
+def check_incremental_equals_full_refresh(cfg, spark) -> None:
     from spark_jobs.mart.runner import GOLD_MARTS, INCREMENTAL_MARTS, build_mart
 
     before = {m: _rows(spark, f"gold.{m}") for m in INCREMENTAL_MARTS}
-    _change_silver(spark, cfg)
+    station, day = _change_silver(spark, cfg)
+    station_day = f"station_id = '{station}' and tested_date = date'{day}'"
+    assert spark.table("gold.fct_station_daily_yield").where(station_day).count() > 0
 
     incremental = build_mart(cfg=cfg, command="run")
     assert incremental["mode"] == "incremental", incremental["full_refresh_reason"]
@@ -153,6 +179,7 @@ def test_incremental_build_equals_full_refresh(restored_afterwards, cfg, spark):
     assert full["mode"] == "full_refresh"
     after_full = {m: _rows(spark, f"gold.{m}") for m in GOLD_MARTS}
 
+    assert spark.table("gold.fct_station_daily_yield").where(station_day).count() == 0  # deleted, not kept
     for model in GOLD_MARTS:
         assert after_full[model], model
         assert _same(after_incremental[model], after_full[model]), f"{model}: incremental != full refresh"
