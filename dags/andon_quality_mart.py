@@ -5,8 +5,11 @@ Runs `dbt build` on the project in `dbt/` (dbt-spark, `method: session`) inside 
 process, on the same SparkSession the landing jobs use (`spark_jobs.mart.runner.build_mart` creates it
 with Delta and the metastore first). Builds station first-pass yield, rolled throughput yield,
 SPC capability (Cp/Cpk/Pp/Ppk, sigma level), supplier-lot quality, field-return cohorts,
-quality loss and the capability grade, then runs the dbt unit and data tests; any failure
-fails the task. See `docs/mart.md`.
+quality loss and the capability grade, then runs the dbt data tests (and the unit tests when
+the build is a full refresh); any failure fails the task. See `docs/mart.md`.
+
+**Incremental**: the large marts recompute only the days / weeks / lots that changed in silver
+since the last successful build; the param `full_refresh` (default false) rebuilds everything.
 
 **Schedule**: data-aware, when every silver table has been updated since the last run
 (`lakehouse.silver.<table>` assets published by `andon_landing`). Publishes the asset
@@ -17,7 +20,7 @@ Runs in the `spark_embedded` pool (one slot): the embedded Derby metastore admit
 
 from __future__ import annotations
 
-from airflow.sdk import Asset, AssetAll, dag, task
+from airflow.sdk import Asset, AssetAll, Param, dag, task
 from andon_common import DEFAULT_ARGS, EARLIEST_DAY, SILVER_TABLES, SPARK_POOL, silver_asset
 
 DAG_ID = "andon_quality_mart"
@@ -34,14 +37,15 @@ SILVER_ASSETS = AssetAll(*(silver_asset(table) for tables in SILVER_TABLES.value
     tags=["andon", "gold", "dbt", "quality-mart"],
     default_args=DEFAULT_ARGS,
     doc_md=__doc__,
+    params={"full_refresh": Param(False, type="boolean", description="rebuild every gold mart in full")},
 )
 def andon_quality_mart():
     @task(pool=SPARK_POOL, outlets=[QUALITY_MART])
-    def build_quality_mart() -> dict:
+    def build_quality_mart(params: dict | None = None) -> dict:
         from spark_jobs.mart.runner import build_mart
 
-        summary = build_mart()
-        return {key: summary[key] for key in ("models", "tests", "unit_tests", "nodes")}
+        summary = build_mart(full=None, full_refresh=bool((params or {}).get("full_refresh")))
+        return {key: summary[key] for key in ("models", "tests", "unit_tests", "nodes", "mode", "scope")}
 
     build_quality_mart()
 

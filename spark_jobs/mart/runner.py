@@ -7,12 +7,22 @@ jar cache from ``conf/*.yaml``), then invokes dbt through its Python API (``dbtR
 
 dbt's ``target/`` and ``logs/`` go under ``$ANDON_HOME/dbt/`` so the repository stays clean;
 the gold tables are external Delta tables under ``<lakehouse>/gold/<model>``.
+
+Builds are incremental by default (docs/mart.md, "Incremental builds"): the runner remembers the
+Delta version of every silver table a successful build read (``$ANDON_HOME/dbt/incremental_state.json``),
+derives from the changes since then which days / weeks / lots the incremental marts must
+recompute (:mod:`spark_jobs.mart.scope`) and passes them as the dbt var ``mart_scope``. It
+rebuilds in full (``dbt build --full-refresh``) when asked to, on the first build, when the dbt
+project changed, or when the change cannot be traced (e.g. silver's old version is gone).
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +41,16 @@ GOLD_MARTS = (
 )
 
 
+# Gold marts built incrementally (the others are small, or depend on the as-of date: tables).
+INCREMENTAL_MARTS = (
+    "fct_station_daily_yield",
+    "fct_route_rolled_yield",
+    "fct_spc_capability",
+    "fct_supplier_lot_quality",
+)
+log = logging.getLogger(__name__)
+
+
 class MartBuildError(RuntimeError):
     """``dbt build`` (or ``docs generate``) failed; the message lists the failing nodes."""
 
@@ -38,7 +58,7 @@ class MartBuildError(RuntimeError):
 def dbt_paths(home: Path | None = None) -> dict[str, Path]:
     """Where dbt writes its artifacts and logs (pure)."""
     base = (home or andon_home()) / "dbt"
-    return {"target": base / "target", "logs": base / "logs"}
+    return {"target": base / "target", "logs": base / "logs", "state": base / "incremental_state.json"}
 
 
 def dbt_args(command: str, select: str | None = None, exclude: str | None = None,
@@ -72,8 +92,9 @@ def _invoke(args: list[str], cfg: Settings) -> Any:
 
     get_spark(cfg)  # FIRST: dbt-spark's session method reuses this session (Delta + metastore)
     os.environ.update(dbt_env(cfg))
-    for path in dbt_paths().values():
-        path.mkdir(parents=True, exist_ok=True)
+    for name, path in dbt_paths().items():
+        if name != "state":
+            path.mkdir(parents=True, exist_ok=True)
     return dbtRunner().invoke(args)
 
 
@@ -101,22 +122,92 @@ def summarize(result: Any) -> dict[str, Any]:
     }
 
 
+def silver_keys(cfg: Settings) -> dict[str, list[str]]:
+    """Primary key of every silver table, from the data dictionary."""
+    from andon.dictionary import load_dictionary
+
+    dictionary = load_dictionary(cfg.raw["landing"]["data_dictionary"])
+    return {feed.silver_table: list(feed.primary_key) for feed in dictionary.feeds.values()}
+
+
+def load_state(path: Path) -> dict[str, Any] | None:
+    """The incremental state of the last successful build (``None`` when there is none)."""
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def full_refresh_reason(state: dict[str, Any] | None, fingerprint: str, requested: bool) -> str | None:
+    """Why this build must rebuild every incremental mart, or ``None`` (pure; unit-tested)."""
+    if requested:
+        return "full refresh requested"
+    if not state or "silver" not in state:
+        return "no previous incremental build"
+    if state.get("project") != fingerprint:
+        return "the dbt project changed since the last build"
+    return None
+
+
+def plan_build(cfg: Settings, full_refresh: bool = False) -> dict[str, Any]:
+    """Full refresh or incremental scope for a build on silver as it is now.
+
+    Returns ``{"full_refresh": bool, "reason": str | None, "scope": dict | None,
+    "state": <the state to save after success>}``.
+    """
+    from andon.spark import get_spark
+    from spark_jobs.mart import scope as mart_scope
+
+    keys = silver_keys(cfg)
+    fingerprint = mart_scope.project_fingerprint(DBT_PROJECT_DIR)
+    current = {table: mart_scope.table_version(cfg.table_path("silver", table)) for table in sorted(keys)}
+    new_state = {"project": fingerprint, "silver": current}
+    previous = load_state(dbt_paths()["state"])
+    reason = full_refresh_reason(previous, fingerprint, full_refresh)
+    scope = None
+    if reason is None:
+        scope = mart_scope.incremental_scope(get_spark(cfg), cfg, previous["silver"], current, keys)
+        if scope is None:
+            reason = "a silver change could not be traced (time travel impossible)"
+    return {"full_refresh": reason is not None, "reason": reason, "scope": scope, "state": new_state}
+
+
 def build_mart(select: str | None = None, cfg: Settings | None = None, exclude: str | None = None,
-               full: bool = True) -> dict[str, Any]:
+               full: bool | None = True, full_refresh: bool = False, command: str = "build") -> dict[str, Any]:
     """``dbt build`` the quality mart (models, unit tests, data tests) in this process.
 
     ``select`` / ``exclude`` are dbt selection syntax (e.g. ``"marts"``, ``"+fct_spc_capability"``).
-    ``full=False`` skips the dbt unit tests (``--exclude-resource-type unit_test``), as in production.
+    ``full`` runs the dbt unit tests: ``True`` always, ``False`` never
+    (``--exclude-resource-type unit_test``), ``None`` only on a full refresh (unit tests depend on
+    the code alone, and a code change forces a full refresh). ``full_refresh`` rebuilds every
+    incremental mart; otherwise they recompute only what changed in silver since the last
+    successful build (module docstring). ``command="run"`` builds the models without any test.
     Raises :class:`MartBuildError` when any node errors or any test fails; returns a summary.
     """
     cfg = cfg or settings()
-    extra = [] if full else ["--exclude-resource-type", "unit_test"]
-    result = _invoke(dbt_args("build", select=select, exclude=exclude, extra=extra), cfg)
+    plan = plan_build(cfg, full_refresh)
+    extra: list[str] = []
+    if plan["full_refresh"]:
+        extra.append("--full-refresh")
+    else:
+        extra += ["--vars", json.dumps({"mart_scope": plan["scope"]})]
+    unit_tests = plan["full_refresh"] if full is None else full
+    if command == "build" and not unit_tests:
+        extra += ["--exclude-resource-type", "unit_test"]
+    log.info("quality mart: %s", plan["reason"] or "incremental (" + ", ".join(
+        f"{name}: {len(values)}" for name, values in plan["scope"].items()) + ")")
+    result = _invoke(dbt_args(command, select=select, exclude=exclude, extra=extra), cfg)
     summary = summarize(result) if result.result is not None else {"success": False, "failures": []}
     if not result.success:
         detail = "; ".join(summary.get("failures") or []) or repr(result.exception)
-        raise MartBuildError(f"dbt build failed: {detail} (logs: {dbt_paths()['logs']})")
+        raise MartBuildError(f"dbt {command} failed: {detail} (logs: {dbt_paths()['logs']})")
+    if select is None and exclude is None:  # every incremental mart is now up to date with silver
+        state = dict(plan["state"], built_at=datetime.now(UTC).isoformat(timespec="seconds"))
+        dbt_paths()["state"].write_text(json.dumps(state, indent=2, sort_keys=True))
     summary["target_path"] = str(dbt_paths()["target"])
+    summary["mode"] = "full_refresh" if plan["full_refresh"] else "incremental"
+    summary["full_refresh_reason"] = plan["reason"]
+    summary["scope"] = {name: len(values) for name, values in (plan["scope"] or {}).items()}
     return summary
 
 
@@ -131,7 +222,7 @@ def generate_docs(cfg: Settings | None = None) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m spark_jobs.mart.runner [--select ...] [--docs]``."""
+    """``python -m spark_jobs.mart.runner [--select ...] [--full-refresh] [--docs]``."""
     import argparse
     import json
 
@@ -139,9 +230,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--select")
     parser.add_argument("--exclude")
     parser.add_argument("--no-unit-tests", action="store_true")
+    parser.add_argument("--full-refresh", action="store_true",
+                        help="rebuild every incremental mart from all of silver (default: only what changed)")
     parser.add_argument("--docs", action="store_true", help="also run dbt docs generate")
     args = parser.parse_args(argv)
-    summary = build_mart(args.select, exclude=args.exclude, full=not args.no_unit_tests)
+    summary = build_mart(args.select, exclude=args.exclude, full=not args.no_unit_tests,
+                         full_refresh=args.full_refresh)
     if args.docs:
         summary["docs"] = generate_docs()
     print(json.dumps(summary, indent=2, default=str))

@@ -11,6 +11,7 @@ import yaml
 
 from andon.config import load_settings
 from spark_jobs.mart import runner as mart
+from spark_jobs.mart import scope as mart_scope
 from tests.conftest import REPO
 
 DBT = REPO / "dbt"
@@ -89,7 +90,8 @@ def test_project_parses_with_contracted_marts(manifest):
     for name in mart.GOLD_MARTS:
         node = models[name]
         assert node["schema"] == "gold", name                        # verbatim, not gold_gold
-        assert node["config"]["materialized"] == "table"
+        expected = "incremental" if name in mart.INCREMENTAL_MARTS else "table"
+        assert node["config"]["materialized"] == expected, name
         assert node["config"]["contract"]["enforced"], name
         assert node["columns"] and all(c["data_type"] for c in node["columns"].values()), name
     staging = [n for n in models if n.startswith("stg_")]
@@ -97,6 +99,53 @@ def test_project_parses_with_contracted_marts(manifest):
     assert all(models[n]["config"]["materialized"] == "view" for n in staging)
     sources = {(s["source_name"], s["name"]): s for s in manifest["sources"].values()}
     assert len(sources) == 7 and all(s["schema"] == "silver" for s in sources.values())
+
+
+def test_incremental_marts_merge_and_delete_within_their_scope(manifest):
+    models = {n["name"]: n for n in manifest["nodes"].values() if n["resource_type"] == "model"}
+    scopes = set()
+    for name in mart.INCREMENTAL_MARTS:
+        config = models[name]["config"]
+        assert config["incremental_strategy"] == "merge" and config["unique_key"], name
+        assert config["on_schema_change"] == "fail", name
+        scope = config["incremental_scope"]
+        assert scope["column"] in models[name]["columns"], name
+        scopes.add(scope["scope"])
+        assert "is_incremental()" in models[name]["raw_code"], name
+    assert scopes == set(mart_scope.SCOPES)
+    # cohort maturity depends on the as-of date: every cohort changes when a newer claim arrives
+    assert models["fct_field_return_cohorts"]["config"]["materialized"] == "table"
+
+
+def test_scope_helpers():
+    from datetime import date
+
+    assert mart_scope.week_start(date(2026, 3, 8)) == date(2026, 3, 2)       # Sunday -> Monday
+    assert mart_scope.week_start(date(2026, 3, 2)) == date(2026, 3, 2)
+    old = {"2026-03-01": frozenset({"a"}), "2026-03-02": frozenset({"b"}), "2026-03-03": frozenset({"c"})}
+    new = {"2026-03-01": frozenset({"a"}), "2026-03-02": frozenset({"b2"}), "2026-03-04": frozenset({"d"})}
+    assert mart_scope.changed_partitions(old, new) == ["2026-03-02", "2026-03-03", "2026-03-04"]
+    assert mart_scope.changed_partitions(old, old) == []
+
+
+def test_full_refresh_when_asked_first_time_or_code_changed():
+    state = {"project": "abc", "silver": {"test_results": 3}}
+    assert mart.full_refresh_reason(state, "abc", requested=False) is None
+    assert mart.full_refresh_reason(state, "abc", requested=True) == "full refresh requested"
+    assert "no previous" in mart.full_refresh_reason(None, "abc", requested=False)
+    assert "changed" in mart.full_refresh_reason(state, "xyz", requested=False)
+
+
+def test_project_fingerprint_follows_the_sql(tmp_path):
+    import shutil
+
+    copy = tmp_path / "dbt"
+    shutil.copytree(DBT, copy, ignore=shutil.ignore_patterns("target", "logs"))
+    before = mart_scope.project_fingerprint(copy)
+    assert mart_scope.project_fingerprint(copy) == before
+    model = copy / "models" / "marts" / "quality" / "fct_station_daily_yield.sql"
+    model.write_text(model.read_text() + "\n-- changed\n")
+    assert mart_scope.project_fingerprint(copy) != before
 
 
 def test_marts_have_key_tests_and_hand_computed_unit_tests(manifest):
@@ -122,5 +171,6 @@ def test_quality_mart_dag_runs_on_every_silver_table():
     task = dag.task_dict["build_quality_mart"]
     assert task.pool == "spark_embedded" and task.retries >= 2
     assert [a.uri for a in task.outlets] == ["lakehouse.gold.quality_mart"]
+    assert dag.params["full_refresh"] is False
     scheduled = {a.uri for a in dag.timetable.asset_condition.objects}
     assert scheduled == {f"lakehouse.silver.{t}" for tables in SILVER_TABLES.values() for t in tables}

@@ -3,6 +3,16 @@
 -- computed as exp(sum(ln(fpy))) and 0 when any station's FPY is 0.
 -- Station FPY here pools the site's lines: first-passed / first-tested units in the week.
 
+-- Incremental (macros/incremental_scope.sql): recomputes the weeks of mart_scope.route_weeks.
+
+{{ config(
+    materialized='incremental',
+    incremental_strategy='merge',
+    unique_key='route_rolled_yield_id',
+    incremental_scope={'column': 'week_start_date', 'scope': 'route_weeks'},
+    on_schema_change='fail'
+) }}
+
 {%- set route = var('route_station_types') %}
 
 with
@@ -24,6 +34,9 @@ station_weekly as (
         sum(units_first_passed) as units_first_passed
     from station_daily_yield
     where station_type in ('{{ route | join("', '") }}')
+    {%- if is_incremental() %}
+        and {{ in_mart_scope(iso_week_start('tested_date'), 'route_weeks') }}
+    {%- endif %}
     group by site_id, product_id, {{ iso_week_start('tested_date') }}, station_type
 
 ),

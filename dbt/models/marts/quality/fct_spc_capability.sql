@@ -23,6 +23,18 @@
 --   Null when sigma_within is not positive. Cpk assumes a stable process, so fct_capability_grade
 --   grades Cpk only for in-control weeks and Ppk otherwise (docs/mart.md).
 
+--
+-- Incremental (macros/incremental_scope.sql): recomputes the weeks of mart_scope.capability_weeks
+-- (a week is one computation: every measurement of the week is read again).
+
+{{ config(
+    materialized='incremental',
+    incremental_strategy='merge',
+    unique_key='spc_capability_id',
+    incremental_scope={'column': 'week_start_date', 'scope': 'capability_weeks'},
+    on_schema_change='fail'
+) }}
+
 with
 
 measurements as (
@@ -31,6 +43,9 @@ measurements as (
         *,
         {{ iso_week_start('measured_at') }} as week_start_date
     from {{ ref('stg_spc__measurements') }}
+    {%- if is_incremental() %}
+    where {{ in_mart_scope(iso_week_start('measured_at'), 'capability_weeks') }}
+    {%- endif %}
 
 ),
 

@@ -1,6 +1,15 @@
 -- First-pass yield per site / line / station / product / UTC test day.
 -- FPY = units passing at their first attempt / units tested for the first time (DOMAIN).
 -- IQC samples are excluded (incoming inspection is in fct_supplier_lot_quality).
+-- Incremental (macros/incremental_scope.sql): recomputes the test days of mart_scope.station_days.
+
+{{ config(
+    materialized='incremental',
+    incremental_strategy='merge',
+    unique_key='station_daily_yield_id',
+    incremental_scope={'column': 'tested_date', 'scope': 'station_days'},
+    on_schema_change='fail'
+) }}
 
 with
 
@@ -22,6 +31,9 @@ daily as (
         count(*) as units_first_tested,
         sum(case when is_first_pass then 1 else 0 end) as units_first_passed
     from first_attempts
+    {%- if is_incremental() %}
+    where {{ in_mart_scope('tested_date', 'station_days') }}
+    {%- endif %}
     group by site_id, line_id, station_id, station_type, product_id, tested_date
 
 ),

@@ -9,12 +9,26 @@
 -- Normalised margin of one parameter (1 = centred / far from the limit, 0 = on the limit,
 -- < 0 = out of spec): two-sided min(USL - x, x - LSL) / ((USL - LSL) / 2); one-sided
 -- (USL - x) / |USL| or (x - LSL) / |LSL|. worst_normalized_margin is the minimum over the lot.
+--
+-- Incremental (macros/incremental_scope.sql): recomputes the lots of mart_scope.supplier_lots
+-- (every input is read for those lots only; units' outcomes and returns join by serial).
+
+{{ config(
+    materialized='incremental',
+    incremental_strategy='merge',
+    unique_key='supplier_lot_id',
+    incremental_scope={'column': 'supplier_lot_id', 'scope': 'supplier_lots', 'kind': 'string'},
+    on_schema_change='fail'
+) }}
 
 with
 
 lot_tests as (
 
     select * from {{ ref('stg_supplier__lot_tests') }}
+    {%- if is_incremental() %}
+    where {{ in_mart_scope('supplier_lot_id', 'supplier_lots', 'string') }}
+    {%- endif %}
 
 ),
 
@@ -27,6 +41,9 @@ test_results as (
 genealogy as (
 
     select * from {{ ref('stg_mes__unit_genealogies') }}
+    {%- if is_incremental() %}
+    where {{ in_mart_scope('supplier_lot_id', 'supplier_lots', 'string') }}
+    {%- endif %}
 
 ),
 
@@ -91,6 +108,9 @@ iqc_samples as (
     from test_results
     where is_iqc_sample
         and supplier_lot_id is not null
+    {%- if is_incremental() %}
+        and {{ in_mart_scope('supplier_lot_id', 'supplier_lots', 'string') }}
+    {%- endif %}
     group by supplier_lot_id, serial_number
 
 ),
