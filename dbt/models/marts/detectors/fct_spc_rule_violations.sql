@@ -356,7 +356,7 @@ worded as (
         described.*,
         -- rules 5 and 6: the points beyond the zone between the first and the last point
         pattern_hits as points_beyond_zone,
-        concat_ws(' ', characteristic_id, '(', unit_of_measure, ')') as characteristic_label,
+        concat(characteristic_id, ' (', coalesce(unit_of_measure, 'no unit'), ')') as characteristic_label,
         format_number(centre_line, 4) as centre_text,
         format_number(sigma, 4) as sigma_text,
         concat(format_number(min_value, 4), ' to ', format_number(max_value, 4), ' ', unit_of_measure) as range_text

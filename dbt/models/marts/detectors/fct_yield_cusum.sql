@@ -272,7 +272,8 @@ final as (
                     format_number(100.0 * false_fails / units_first_tested, 1), ' %) against a baseline of ',
                     format_number(100.0 * p0_false, 2), ' %; CUSUM ', format_number(cusum_false, 2), ' > ',
                     '{{ h }}', ' since ', false_fail_excursion_start_date,
-                    ': check the station (fixture, probes, cables).') end,
+                    case when monitor_level = 'station' then ': check the station (fixture, probes, cables).'
+                        else ': check the testers of the line (fixtures, probes, cables).' end) end,
                 case when is_true_fail_signal then concat(entity_label, ': true fails (confirmed by retest, ',
                     'rework or scrap) ', true_fails, ' of ', units_first_tested, ' units (',
                     format_number(100.0 * true_fails / units_first_tested, 1), ' %) against a baseline of ',
