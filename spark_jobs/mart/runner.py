@@ -38,6 +38,7 @@ GOLD_MARTS = (
     "fct_field_return_cohorts",
     "fct_quality_loss",
     "fct_capability_grade",
+    "fct_spc_rule_violations", "fct_yield_cusum",  # label-free detectors (docs/detectors.md)
 )
 
 
