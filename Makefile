@@ -106,7 +106,7 @@ lint: setup ## ruff, and the import contracts of pyproject.toml (import-linter)
 	@$(VENV)/bin/ruff check $(PACKAGES) dags tests
 	@$(VENV)/bin/lint-imports
 
-bench: setup ## landing throughput vs plain Parquet; results in bench/results/
+bench: setup ## the performance record: landing (scale 1, 10), training + scoring, quality mart; bench/results/
 	@$(PY) -m bench
 
 eval-suite: setup ## the whole chain on several seeds (SEEDS="1 2 3", SCENARIO, SUITE_SCALE), pooled; bench/results/

@@ -183,3 +183,12 @@ def test_markdown_shows_shares_duckdb_overhead_steps_and_rss():
     assert "| land one day's data (forced re-land) | 3.00 | 5.00 | 4.00 | 5.00 |" in md
     assert "| Seconds per step | bronze | list |" in md and "| mes_testlog | 1.50 | 0.10 |" in md
     assert "Python process 0.4 GiB, Spark JVM 2.1 GiB" in md
+
+
+def test_bench_selection_keeps_canonical_order_and_rejects_unknown_names():
+    from bench.__main__ import BENCHMARKS, selected
+
+    assert selected(None) == list(BENCHMARKS)
+    assert selected("mart, landing-1") == ["landing-1", "mart"]
+    with pytest.raises(ValueError, match="landing-5"):
+        selected("landing-5")
