@@ -8,6 +8,9 @@ Each benchmark runs in its own process (each starts its own Spark session in a t
 * ``ml``:         ``python -m bench.ml`` (52 weekly training cutoffs; scoring 1,000,000 rows)
 * ``mart``:       ``python -m bench.mart`` (dbt full refresh vs incremental after one new day)
 
+``python -m bench.daily`` (not in this list: it works on the demo's lakehouse, run it after
+``make demo``) times a daily run: land one day, incremental mart, score it.
+
 Figures are recorded, never asserted; a failing benchmark is reported and the others still run.
 """
 

@@ -192,3 +192,12 @@ def test_bench_selection_keeps_canonical_order_and_rejects_unknown_names():
     assert selected("mart, landing-1") == ["landing-1", "mart"]
     with pytest.raises(ValueError, match="landing-5"):
         selected("landing-5")
+
+
+def test_daily_markdown_reports_the_run_after_the_jvm_is_up():
+    from bench.daily import markdown
+
+    md = markdown({"generated_at": "T", "day": "2027-03-01", "landed_days": 365, "records": 4100,
+                   "mart_reason": "incremental, station_days 3", "loadavg_start": 1.0, "loadavg_end": 2.0,
+                   "seconds": {"spark_start": 15.0, "land": 40.0, "mart": 60.0, "score": 20.0, "total": 120.0}})
+    assert "**daily run after the JVM is up: 120.0 s**" in md and "4,100 records" in md
