@@ -20,8 +20,10 @@ ANDON   := $(VENV)/bin/andon
 AIRFLOW := $(VENV)/bin/airflow
 
 # A scenario (conf/scenarios/<name>.yaml or a file; docs/scenarios.md) sets the defaults of
-# DAYS, SEED, SCALE and START; values given on the command line still win.
-ifdef SCENARIO
+# DAYS, SEED, SCALE and START; values given on the command line still win. The default,
+# `standard`, is a year of a three-site plant; `SCENARIO=legacy` is the former 90-day world.
+SCENARIO ?= standard
+ifneq ($(SCENARIO),)
 scenario_value = $(shell $(PY) -c "from simulator.scenario import load_scenario; print(load_scenario('$(SCENARIO)').$(1))")
 DAYS  = $(call scenario_value,horizon_days)
 SEED  = $(call scenario_value,seed)
