@@ -108,6 +108,7 @@ def ml_settings(cfg: Settings, scope: str) -> dict[str, Any]:
         "valid_fraction": float(_num(ml.get("valid_fraction", 0.25))),
         "warmup_days": int(_num(ml.get("warmup_days", 7))),
         "replay_every_days": int(_num(ml.get("replay_every_days", 7))),
+        "training_rows_per_job": int(_num(ml.get("training_rows_per_job", 1_500_000))),
         "labels": {k: _num(v) for k, v in (ml.get("labels", {}).get(scope) or {}).items()},
     }
 
@@ -230,6 +231,41 @@ def training_frames(
     return pdf.sort_values(["cutoff", "score_date", *keys], kind="stable").reset_index(drop=True)
 
 
+def chunk_cutoffs(cutoffs: list[date], rows_per_day: dict[date, int], max_rows: int) -> list[list[date]]:
+    """Split sorted ``cutoffs`` into consecutive groups whose training rows fit one ``toPandas``.
+
+    The rows of a cutoff ``c`` are at most the feature rows of score dates up to ``c``
+    (``rows_per_day``), so a replay's rows grow with the square of its length: 52 weekly cutoffs
+    over a year of field-return features are about 8 million rows, more than a 4 GiB driver
+    holds. Each group's estimated rows stay within ``max_rows``; a cutoff that alone exceeds it
+    gets a group of its own. Pure; the groups' frames are exactly the per-cutoff frames."""
+    chunks: list[list[date]] = []
+    current: list[date] = []
+    total = 0
+    days = sorted(rows_per_day)
+    for c in sorted(cutoffs):
+        rows = sum(rows_per_day[d] for d in days if d <= c)
+        if current and total + rows > max_rows:
+            chunks.append(current)
+            current, total = [], 0
+        current.append(c)
+        total += rows
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def rows_by_cutoff(silver, features_df: DataFrame, scope: str, chunks: list[list[date]], warmup_start: date,
+                   label_kw: dict[str, Any]):
+    """Yield (cutoff, its training rows without keys) in cutoff order, one Spark job per chunk."""
+    drop = [*feat.KEYS[scope], "cutoff"]
+    for chunk in chunks:
+        frames = training_frames(silver, features_df, scope, chunk, warmup_start, **label_kw)
+        by_cutoff = dict(iter(frames.groupby("cutoff", sort=True))) if len(frames) else {}
+        for c in chunk:
+            yield c, (by_cutoff[c] if c in by_cutoff else frames.iloc[0:0]).drop(columns=drop)
+
+
 def train_models(
     cutoff: date | str | None = None,
     scopes: tuple[str, ...] | list[str] = SCOPES,
@@ -240,8 +276,9 @@ def train_models(
     """Train (and register) one model per scope with data up to ``cutoff`` (default: the last day
     in silver); with ``replay_from``, one version per ``ml.replay_every_days`` from that day on.
 
-    Per scope: the features of every day up to the cutoff once, the training rows of every
-    cutoff in one Spark job (:func:`training_frames`), then LightGBM and a lean MLflow
+    Per scope: the features of every day up to the cutoff once, the training rows of the
+    cutoffs in as few Spark jobs as the driver's memory allows (:func:`training_frames` per group
+    of :func:`chunk_cutoffs`, ``ml.training_rows_per_job`` rows), then LightGBM and a lean MLflow
     registration per cutoff in this process.
 
     A cutoff whose mature labels hold a single class registers nothing for that scope (reported
@@ -277,11 +314,10 @@ def train_models(
             if replay_from
             else [cutoff]
         )
-        frames = training_frames(silver, features_df, scope, cutoffs, warmup_start, **ms["labels"])
-        by_cutoff = dict(iter(frames.groupby("cutoff", sort=True))) if len(frames) else {}
-        drop = [*feat.KEYS[scope], "cutoff"]
-        for c in cutoffs:
-            pdf = by_cutoff[c].drop(columns=drop) if c in by_cutoff else frames.iloc[0:0].drop(columns=drop)
+        rows_per_day = {r["score_date"]: r["count"] for r in features_df.where(
+            F.col("score_date") >= F.lit(warmup_start)).groupBy("score_date").count().collect()}
+        chunks = chunk_cutoffs(cutoffs, rows_per_day, ms["training_rows_per_job"])
+        for c, pdf in rows_by_cutoff(silver, features_df, scope, chunks, warmup_start, ms["labels"]):
             base = {
                 "scope": scope,
                 "cutoff": c.isoformat(),

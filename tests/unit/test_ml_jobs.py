@@ -52,3 +52,21 @@ def test_dag_scopes_match_the_jobs():
     from andon_common import ML_SCOPES
 
     assert tuple(ML_SCOPES) == SCOPES
+
+
+def test_chunk_cutoffs_bounds_the_rows_of_each_group_and_keeps_every_cutoff_in_order():
+    from datetime import date, timedelta
+
+    from ml.jobs import chunk_cutoffs
+
+    start = date(2026, 3, 2)
+    rows_per_day = {start + timedelta(days=d): 100 for d in range(70)}
+    cutoffs = [start + timedelta(days=d) for d in range(6, 70, 7)]       # 10 weekly cutoffs
+    chunks = chunk_cutoffs(cutoffs, rows_per_day, max_rows=2_000)
+    assert [c for ch in chunks for c in ch] == cutoffs
+    for ch in chunks:
+        rows = sum(100 * ((c - start).days + 1) for c in ch)
+        assert rows <= 2_000 or len(ch) == 1                              # a too-big cutoff stands alone
+    assert len(chunks) > 1
+    assert chunk_cutoffs(cutoffs, rows_per_day, max_rows=10**9) == [cutoffs]
+    assert chunk_cutoffs([], rows_per_day, 10) == []
