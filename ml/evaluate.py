@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ml.rules import BASELINE_RULES, BASELINE_THRESHOLD, baseline_score, baseline_warning  # noqa: F401 (re-exported)
 from ml.visibility import RULES as KPI_RULES
 from ml.visibility import visible_days
 
@@ -65,17 +66,6 @@ FALSE_ALARM_BUDGETS = (1.0, 5.0)
 MAGNITUDE_EDGES = {"defective_lot": (0.025, 0.05)}
 Z95 = 1.959963984540054
 WEEKLY_TABLE = "warning_quality_weekly"
-
-BASELINE_RULES = {
-    "incoming_material": "static threshold on incoming data: any supplier parameter out of spec, or IQC fail "
-    "rate >= 10 % with >= 5 samples",
-    "factory_output": "SPC rule 1 on the line's daily SPC points: a characteristic's daily mean more than "
-    "3 baseline sigmas from its 14-day mean, or any point out of spec",
-    "field_return": "static threshold on the DOA KPI: >= 2 DOA returns and DOA rate >= 2 % of units shipped",
-}
-# The baseline's own threshold on its continuous score (baseline_score); the rule fires at or above.
-BASELINE_THRESHOLD = {"incoming_material": 0.10, "factory_output": np.nextafter(3.0, np.inf), "field_return": 0.02}
-
 
 # --------------------------------------------------------------------------- statistics
 
@@ -142,31 +132,6 @@ def entity_matches(entities: np.ndarray, entity_type: str, entity: str) -> np.nd
         product = entity.split("-")[0]
         return np.array([product in e.split("-") for e in entities], dtype=bool)
     return entities == entity
-
-
-def _f(df: pd.DataFrame, col: str) -> pd.Series:
-    return pd.to_numeric(df[col], errors="coerce").fillna(0.0) if col in df else pd.Series(0.0, index=df.index)
-
-
-def baseline_score(scope: str, features: pd.DataFrame) -> pd.Series:
-    """A continuous score per feature row whose own threshold (:data:`BASELINE_THRESHOLD`) is the
-    baseline rule (see BASELINE_RULES); the matched-budget comparison moves that threshold."""
-    f = features
-    if scope == "incoming_material":
-        iqc = _f(f, "iqc_fail_rate").where(_f(f, "iqc_samples") >= 5, 0.0)
-        return _f(f, "supplier_n_out_of_spec") + iqc
-    if scope == "factory_output":
-        shift = _f(f, "spc_max_shift_sigma")
-        oos = _f(f, "spc_oos_share_1d")
-        return shift.where(oos <= 0, np.maximum(shift, 3.0 + 1.0 + oos))
-    if scope == "field_return":
-        return _f(f, "doa_rate_so_far").where(_f(f, "doa_so_far") >= 2, 0.0)
-    raise ValueError(f"unknown scope {scope!r}")
-
-
-def baseline_warning(scope: str, features: pd.DataFrame) -> pd.Series:
-    """Boolean per feature row: the simple baseline rule fires (see BASELINE_RULES)."""
-    return baseline_score(scope, features) >= BASELINE_THRESHOLD[scope]
 
 
 def magnitude_bucket(incidents: pd.DataFrame) -> pd.Series:
@@ -441,6 +406,7 @@ def by_kind(scope: str, results: dict[str, dict[str, Any]], budgets=FALSE_ALARM_
         groups: dict[tuple[str, str], list[dict]] = {}
         for p in r["per_incident"]:
             groups.setdefault((p["kind"], str(p["magnitude_bucket"])), []).append(p)
+
         def order(item):
             (kind, _), ps = item
             mags = [float(p["magnitude"]) for p in ps if p["magnitude"] is not None]

@@ -29,6 +29,7 @@ from pyspark.sql import types as T
 from andon.config import Settings, settings
 from ml import features as feat
 from ml import labels as lab
+from ml import rules
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +72,6 @@ SCORES_SCHEMA = T.StructType(
         T.StructField("scored_at", T.TimestampType(), False),
     ]
 )
-
-
-class NoModelError(RuntimeError):
-    """A scope has no registered model (or none trained before a score date) to score with."""
 
 
 # --------------------------------------------------------------------------- helpers
@@ -174,8 +171,14 @@ def write_features(spark: SparkSession, cfg: Settings, scope: str, df: DataFrame
     changed = is_delta_table(spark, path) and _columns(spark.read.format("delta").load(path)) != _columns(df)
     if changed:
         log.warning("gold.%s: feature columns changed, rewriting the table", features_table(scope))
-    write_table(df, cfg, "gold", features_table(scope), f"score_date >= '{start}' AND score_date <= '{end}'",
-                overwrite_schema=changed)
+    write_table(
+        df,
+        cfg,
+        "gold",
+        features_table(scope),
+        f"score_date >= '{start}' AND score_date <= '{end}'",
+        overwrite_schema=changed,
+    )
     return path
 
 
@@ -255,8 +258,9 @@ def chunk_cutoffs(cutoffs: list[date], rows_per_day: dict[date, int], max_rows: 
     return chunks
 
 
-def rows_by_cutoff(silver, features_df: DataFrame, scope: str, chunks: list[list[date]], warmup_start: date,
-                   label_kw: dict[str, Any]):
+def rows_by_cutoff(
+    silver, features_df: DataFrame, scope: str, chunks: list[list[date]], warmup_start: date, label_kw: dict[str, Any]
+):
     """Yield (cutoff, its training rows without keys) in cutoff order, one Spark job per chunk."""
     drop = [*feat.KEYS[scope], "cutoff"]
     for chunk in chunks:
@@ -314,8 +318,13 @@ def train_models(
             if replay_from
             else [cutoff]
         )
-        rows_per_day = {r["score_date"]: r["count"] for r in features_df.where(
-            F.col("score_date") >= F.lit(warmup_start)).groupBy("score_date").count().collect()}
+        rows_per_day = {
+            r["score_date"]: r["count"]
+            for r in features_df.where(F.col("score_date") >= F.lit(warmup_start))
+            .groupBy("score_date")
+            .count()
+            .collect()
+        }
         chunks = chunk_cutoffs(cutoffs, rows_per_day, ms["training_rows_per_job"])
         for c, pdf in rows_by_cutoff(silver, features_df, scope, chunks, warmup_start, ms["labels"]):
             base = {
@@ -342,8 +351,14 @@ def train_models(
                 log.warning("%s cutoff %s: not trained (%s)", scope, c, exc)
                 results.append({**base, "status": "skipped", "reason": str(exc)})
                 continue
-            out = register_model(fitted, scope, tracking, registry_uri=registry, artifact_location=artifacts,
-                                 tags={"training_cutoff": c.isoformat()})
+            out = register_model(
+                fitted,
+                scope,
+                tracking,
+                registry_uri=registry,
+                artifact_location=artifacts,
+                tags={"training_cutoff": c.isoformat()},
+            )
             log.info("%s cutoff %s: registered %s v%s", scope, c, out["model_name"], out["version"])
             results.append(
                 {
@@ -492,8 +507,11 @@ def score_batches(models: dict[str, tuple[str, list[str]]], feature_cols: list[s
                 cols = {c: part.column(c) for c in feature_cols}
                 X = np.column_stack(
                     [
-                        (cols[f].cast(pa.float64()).to_numpy(zero_copy_only=False) if f in cols
-                         else np.full(part.num_rows, np.nan))
+                        (
+                            cols[f].cast(pa.float64()).to_numpy(zero_copy_only=False)
+                            if f in cols
+                            else np.full(part.num_rows, np.nan)
+                        )
                         for f in features
                     ]
                 ).astype("float64")
@@ -517,8 +535,11 @@ def score_batches(models: dict[str, tuple[str, list[str]]], feature_cols: list[s
                 offsets = np.concatenate([[0], np.cumsum(np.where(warn, k, 0))]).astype(np.int32)
                 factors = pa.ListArray.from_arrays(pa.array(offsets), flat)
                 yield pa.RecordBatch.from_arrays(
-                    [*(part.column(c) for c in ("entity_id", "score_date", "model_version", "threshold")),
-                     pa.array(score, pa.float64()), factors],
+                    [
+                        *(part.column(c) for c in ("entity_id", "score_date", "model_version", "threshold")),
+                        pa.array(score, pa.float64()),
+                        factors,
+                    ],
                     names=["entity_id", "score_date", "model_version", "threshold", "score", "factors"],
                 )
 
@@ -526,7 +547,11 @@ def score_batches(models: dict[str, tuple[str, list[str]]], feature_cols: list[s
 
 
 def apply_models(
-    spark: SparkSession, rows: DataFrame, scope: str, versions: list[dict[str, Any]], plan: dict[str, list[date]],
+    spark: SparkSession,
+    rows: DataFrame,
+    scope: str,
+    versions: list[dict[str, Any]],
+    plan: dict[str, list[date]],
     cfg: Settings,
 ) -> DataFrame:
     """Score feature rows with every model version of ``plan`` (version -> its score dates) in
@@ -578,6 +603,60 @@ def apply_models(
     )
 
 
+def rule_scores(spark: SparkSession, rows: DataFrame, scope: str, dates: list[date]) -> DataFrame:
+    """Cold start: score the feature rows of ``dates`` with the scope's label-free rule
+    (:mod:`ml.rules`), shaped to the scores contract.
+
+    The score is the rule's continuous score and the threshold its own, so ``is_warning`` is
+    exactly the rule; ``model_name`` is ``rule:<name>`` and ``model_version``
+    :data:`ml.rules.RULES_VERSION`. A warning lists the rule in words and the values it read."""
+    entity_type, id_col = ENTITY[scope]
+    inputs = [c for c in rules.RULE_INPUTS[scope] if c in rows.columns]
+    picked = rows.where(F.col("score_date").isin(list(dates))).select(
+        F.col(id_col).cast("string").alias("entity_id"),
+        F.col("score_date").cast("date").alias("score_date"),
+        *[F.col(c).cast("double").alias(c) for c in inputs],
+    )
+    schema = T.StructType([*picked.schema.fields, T.StructField("score", T.DoubleType())])
+
+    def _run(frames):
+        for pdf in frames:
+            pdf["score"] = rules.baseline_score(scope, pdf).astype("float64").to_numpy()
+            yield pdf
+
+    threshold = float(rules.BASELINE_THRESHOLD[scope])
+    scored = picked.mapInPandas(_run, schema)
+    warning = F.col("score") >= F.lit(threshold)
+    factors = F.array(
+        F.struct(
+            F.lit("rule").alias("feature"),
+            F.lit(None).cast("double").alias("contribution"),
+            F.lit(rules.BASELINE_RULES[scope]).alias("value"),
+        ),
+        *[
+            F.struct(
+                F.lit(c).alias("feature"),
+                F.lit(None).cast("double").alias("contribution"),
+                F.col(c).cast("string").alias("value"),
+            )
+            for c in inputs
+        ],
+    )
+    return scored.select(
+        F.lit(scope).alias("scope"),
+        F.lit(entity_type).alias("entity_type"),
+        "entity_id",
+        "score_date",
+        "score",
+        warning.alias("is_warning"),
+        F.lit(threshold).alias("threshold"),
+        F.when(warning, factors).otherwise(F.array().cast(T.ArrayType(FACTOR))).alias("top_factors"),
+        F.lit(rules.rule_model_name(scope)).alias("model_name"),
+        F.lit(rules.RULES_VERSION).alias("model_version"),
+        F.current_timestamp().alias("scored_at"),
+    )
+
+
 def conform_scores(spark: SparkSession, df: DataFrame) -> DataFrame:
     """Enforce the contract: column order and types, and no null in a non-nullable column (one
     aggregate pass; raises naming the column). Returns the conformed DataFrame, cached: the
@@ -600,8 +679,10 @@ def score_window(
     cfg: Settings | None = None,
 ) -> list[dict[str, Any]]:
     """Score every entity of every scope for the score dates ``start..end`` and replace those
-    dates in ``gold.early_warning_scores``. Raises :class:`NoModelError` when a scope has no model
-    at all; in replay mode, dates before a scope's first model are left unscored (reported)."""
+    dates in ``gold.early_warning_scores``. Dates no model version may score -- every date of a
+    scope with no registered model yet (cold start), and in replay mode the dates before the
+    scope's first version -- are scored by the scope's label-free rule (:func:`rule_scores`,
+    ``model_name`` ``rule:<name>``); the result says how many (``rule_days``)."""
     from andon.delta import sql_list, write_table
     from andon.spark import get_spark
 
@@ -614,24 +695,36 @@ def score_window(
     results = []
     for scope in scopes:
         versions = model_versions(scope, cfg)
-        if not versions:
-            raise NoModelError(
-                f"no registered model andon_{scope} with alias champion. Run the training DAG first; if it ran, "
-                f"its log says why it registered none (e.g. 'not trained (no mature labels)': the history is "
-                f"too short for this scope's labels to mature, see docs/models.md)")
         dates = days_between(start, end)
-        plan = assign_versions(dates, versions, models)
+        plan = assign_versions(dates, versions, models) if versions else {}
+        # Cold start: dates no model version may score are scored by the scope's label-free rule.
+        cold = sorted(set(dates) - {d for ds in plan.values() for d in ds})
+        if not versions:
+            log.warning(
+                "%s: no registered model andon_%s (if the training DAG ran, its log says why it registered "
+                "none, e.g. 'not trained (no mature labels)'); cold start: all %d day(s) scored by the rule %s",
+                scope,
+                scope,
+                len(cold),
+                rules.rule_model_name(scope),
+            )
         features_df = build_features(spark, cfg, silver, scope, start, end)
-        unscored = sorted(set(dates) - {d for ds in plan.values() for d in ds})
         parts = [apply_models(spark, features_df, scope, versions, plan, cfg)] if plan else []
+        if cold:
+            parts.append(rule_scores(spark, features_df, scope, cold))
         if parts:
             scores = parts[0]
             for p in parts[1:]:
                 scores = scores.unionByName(p)
             scores = conform_scores(spark, scores)
-            write_table(scores, cfg, "gold", SCORES_TABLE,
-                        f"scope = '{scope}' AND score_date >= '{start}' AND score_date <= '{end}'",
-                        partition_by=["scope"])
+            write_table(
+                scores,
+                cfg,
+                "gold",
+                SCORES_TABLE,
+                f"scope = '{scope}' AND score_date >= '{start}' AND score_date <= '{end}'",
+                partition_by=["scope"],
+            )
             stats = (
                 spark.read.format("delta")
                 .load(path)
@@ -651,7 +744,7 @@ def score_window(
                 "versions": sorted(plan, key=int),
                 "rows": rows_n,
                 "warnings": warnings,
-                "unscored_days": len(unscored),
+                "rule_days": len(cold),
             }
         )
         log.info(

@@ -26,9 +26,15 @@ def test_every_version_scores_its_rows_and_only_warnings_are_explained():
     X[rng.random(X.shape) < 0.05] = np.nan
     version = np.where(np.arange(200) % 3 == 0, "2", "1")
     threshold = np.where(version == "2", 0.5, 0.7)
-    batch = pa.RecordBatch.from_pydict({
-        "entity_id": [f"e{i}" for i in range(200)], "score_date": list(range(200)),
-        "model_version": list(version), "threshold": threshold, **{f: X[:, i] for i, f in enumerate(FEATURES)}})
+    batch = pa.RecordBatch.from_pydict(
+        {
+            "entity_id": [f"e{i}" for i in range(200)],
+            "score_date": list(range(200)),
+            "model_version": list(version),
+            "threshold": threshold,
+            **{f: X[:, i] for i, f in enumerate(FEATURES)},
+        }
+    )
     models = {v: (b.model_to_string(), FEATURES) for v, b in boosters.items()}
 
     out = pa.Table.from_batches(list(score_batches(models, FEATURES)(iter([batch]))))
@@ -39,17 +45,47 @@ def test_every_version_scores_its_rows_and_only_warnings_are_explained():
     warned = 0
     for i in range(200):
         j = by_entity[f"e{i}"]
-        score, order, contrib, _ = explain_arrays(boosters[version[i]], X[i:i + 1])
-        assert scores[j] == score[0]                               # the row's own version scored it
+        score, order, contrib, _ = explain_arrays(boosters[version[i]], X[i : i + 1])
+        assert scores[j] == score[0]  # the row's own version scored it
         if score[0] >= threshold[i]:
             warned += 1
             assert [f["feature"] for f in factors[j]] == [FEATURES[k] for k in order[0]]
             assert [f["contribution"] for f in factors[j]] == list(contrib[0])
         else:
-            assert factors[j] == []                                 # a quiet row is not explained
+            assert factors[j] == []  # a quiet row is not explained
     assert 0 < warned < 200, "the thresholds must split the rows, or the test proves nothing"
 
 
 def test_explain_arrays_accepts_zero_rows():
     score, order, contrib, values = explain_arrays(_booster(1), np.zeros((0, 4)))
     assert score.shape == (0,) and order.shape == contrib.shape == values.shape == (0, 4)
+
+
+def test_cold_start_dates_are_scored_by_the_scopes_rule(spark):
+    """Dates no model may score get the label-free rule's verdict (ml.rules), named as a rule."""
+    import datetime as dt
+
+    from ml import rules
+    from ml.jobs import SCORES_SCHEMA, conform_scores, rule_scores
+
+    d1, d2 = dt.date(2026, 3, 2), dt.date(2026, 3, 3)
+    rows = spark.createDataFrame(
+        [("B1", d1, 0.05, 3.0), ("B2", d1, 0.05, 1.0), ("B3", d1, 0.01, 5.0), ("B1", d2, 0.05, 3.0)],
+        "build_lot_id string, score_date date, doa_rate_so_far double, doa_so_far double",
+    )
+    out = conform_scores(spark, rule_scores(spark, rows, "field_return", [d1]))
+    got = {r["entity_id"]: r for r in out.collect()}
+
+    assert [(f.name, f.dataType.simpleString()) for f in out.schema] == [
+        (f.name, f.dataType.simpleString()) for f in SCORES_SCHEMA
+    ]
+    assert sorted(got) == ["B1", "B2", "B3"]  # only the cold-start date
+    # >= 2 DOA returns and DOA rate >= 2 %: only B1; B2 has one DOA, B3 a low rate
+    assert [e for e, r in sorted(got.items()) if r["is_warning"]] == ["B1"]
+    b1 = got["B1"]
+    assert b1["model_name"] == "rule:doa_threshold" and b1["model_version"] == rules.RULES_VERSION
+    assert b1["threshold"] == rules.BASELINE_THRESHOLD["field_return"] and b1["score"] == 0.05
+    factors = {f["feature"]: f["value"] for f in b1["top_factors"]}
+    assert factors["rule"] == rules.BASELINE_RULES["field_return"] and factors["doa_so_far"] == "3.0"
+    assert got["B2"]["top_factors"] == [] and got["B2"]["score"] == 0.0
+    out.unpersist()

@@ -1,0 +1,84 @@
+"""Label-free warning rules on the feature tables: the evaluation's baseline and the cold start.
+
+Each scope has one simple rule a quality engineer would set up without any history of
+incidents (:data:`BASELINE_RULES`): a static threshold on incoming data, SPC rule 1 on the
+line's daily points, a DOA threshold on build lots. :func:`baseline_score` turns the rule into a
+continuous score whose own threshold (:data:`BASELINE_THRESHOLD`) is the rule, so that the
+evaluation can also move that threshold (recall at a matched false-alarm budget).
+
+The same rule serves twice:
+
+* ``ml.evaluate`` reports it as the method ``baseline`` next to the model;
+* ``ml.jobs.score_window`` uses it for **cold start**: a score date that no model version may
+  score (the scope's history does not yet hold matured labels of both classes, or the date lies
+  before the first weekly version) is scored by the rule, written with ``model_name``
+  :func:`rule_model_name` and ``model_version`` :data:`RULES_VERSION`, so every warning says
+  whether a model or a rule raised it (docs/models.md, "Cold start").
+
+Pure pandas, no Spark: unit-tested on hand-made frames (tests/unit/test_ml_evaluate.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+#: bump when a rule or threshold changes: it is the ``model_version`` of cold-start warnings
+RULES_VERSION = "rules-1"
+
+BASELINE_RULES = {
+    "incoming_material": "static threshold on incoming data: any supplier parameter out of spec, or IQC fail "
+    "rate >= 10 % with >= 5 samples",
+    "factory_output": "SPC rule 1 on the line's daily SPC points: a characteristic's daily mean more than "
+    "3 baseline sigmas from its 14-day mean, or any point out of spec",
+    "field_return": "static threshold on the DOA KPI: >= 2 DOA returns and DOA rate >= 2 % of units shipped",
+}
+# The baseline's own threshold on its continuous score (baseline_score); the rule fires at or above.
+BASELINE_THRESHOLD = {
+    "incoming_material": 0.10,
+    "factory_output": float(np.nextafter(3.0, np.inf)),
+    "field_return": 0.02,
+}
+
+#: the feature columns each rule reads (the factors listed with a rule's warning)
+RULE_INPUTS = {
+    "incoming_material": ("supplier_n_out_of_spec", "iqc_fail_rate", "iqc_samples"),
+    "factory_output": ("spc_max_shift_sigma", "spc_oos_share_1d"),
+    "field_return": ("doa_rate_so_far", "doa_so_far"),
+}
+#: short rule names: a cold-start warning's model_name is ``rule:<name>``
+RULE_NAMES = {
+    "incoming_material": "incoming_static_limits",
+    "factory_output": "spc_rule_1",
+    "field_return": "doa_threshold",
+}
+
+
+def rule_model_name(scope: str) -> str:
+    """The ``model_name`` written with the rule's scores (``rule:<name>``)."""
+    return f"rule:{RULE_NAMES[scope]}"
+
+
+def _f(df: pd.DataFrame, col: str) -> pd.Series:
+    return pd.to_numeric(df[col], errors="coerce").fillna(0.0) if col in df else pd.Series(0.0, index=df.index)
+
+
+def baseline_score(scope: str, features: pd.DataFrame) -> pd.Series:
+    """A continuous score per feature row whose own threshold (:data:`BASELINE_THRESHOLD`) is the
+    baseline rule (see BASELINE_RULES); the matched-budget comparison moves that threshold."""
+    f = features
+    if scope == "incoming_material":
+        iqc = _f(f, "iqc_fail_rate").where(_f(f, "iqc_samples") >= 5, 0.0)
+        return _f(f, "supplier_n_out_of_spec") + iqc
+    if scope == "factory_output":
+        shift = _f(f, "spc_max_shift_sigma")
+        oos = _f(f, "spc_oos_share_1d")
+        return shift.where(oos <= 0, np.maximum(shift, 3.0 + 1.0 + oos))
+    if scope == "field_return":
+        return _f(f, "doa_rate_so_far").where(_f(f, "doa_so_far") >= 2, 0.0)
+    raise ValueError(f"unknown scope {scope!r}")
+
+
+def baseline_warning(scope: str, features: pd.DataFrame) -> pd.Series:
+    """Boolean per feature row: the simple baseline rule fires (see BASELINE_RULES)."""
+    return baseline_score(scope, features) >= BASELINE_THRESHOLD[scope]
