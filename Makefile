@@ -60,13 +60,16 @@ demo: setup ## the whole chain over DAYS simulated days: land -> mart -> train -
 	$(RUN_DAG) andon_training $(ANDON_HOME)/demo-training.log '{"cutoff": "$(END)", "replay_from": "$(START)"}' || exit 1; \
 	echo "==> [5/7] scoring $(START)..$(END) (dag andon_scoring: each day by the latest model trained before it)"; \
 	$(RUN_DAG) andon_scoring $(ANDON_HOME)/demo-scoring.log '{"start": "$(START)", "end": "$(END)", "models": "replay"}' || exit 1; \
-	echo "==> [6/7] weekly digest (dag andon_digest)"; \
-	$(RUN_DAG) andon_digest $(ANDON_HOME)/demo-digest.log '{"day": "$(END)"}' || exit 1; \
+	echo "==> [6/7] weekly digest (dag andon_digest), mailed to the local SMTP sink"; \
+	$(ANDON) mail-sink start || exit 1; \
+	$(RUN_DAG) andon_digest $(ANDON_HOME)/demo-digest.log '{"day": "$(END)"}' || { $(ANDON) mail-sink stop; exit 1; }; \
+	$(ANDON) mail-sink stop > /dev/null; \
 	echo "==> [7/7] evaluation against the ground-truth ledger"; \
 	$(ANDON) evaluate || exit 1; \
 	echo ""; $(ANDON) summary | tail -n +1 > $(ANDON_HOME)/demo-summary.txt; \
 	echo "lakehouse summary: $(ANDON_HOME)/demo-summary.txt"; \
 	echo "latest digest:     $$(ls -t $(ANDON_HOME)/digests/*.html | head -1)"; \
+	echo "digest as mailed:  $$(ls -t $(ANDON_HOME)/outbox/*.eml | head -1)"; \
 	echo "whole chain:       $$(( $$(date +%s) - t0 )) s"
 
 simulate: setup ## only write the simulated source files (SCENARIO, DAYS, SEED, SCALE, START)
@@ -88,9 +91,12 @@ score: setup ## score DATE (or START..END with FROM=/TO=) with the champions thr
 	@test -n "$(DATE)$(FROM)" || (echo "usage: make score DATE=YYYY-MM-DD  or  make score FROM=... TO=..."; exit 2)
 	@$(RUN_DAG) andon_scoring $(ANDON_HOME)/score.log '{"start": "$(or $(FROM),$(DATE))", "end": "$(or $(TO),$(FROM),$(DATE))"}'
 
-digest: setup ## write the weekly HTML digest of DATE's ISO week through Airflow (dag andon_digest)
-	@test -n "$(DATE)" || (echo "usage: make digest DATE=YYYY-MM-DD"; exit 2)
-	@$(RUN_DAG) andon_digest $(ANDON_HOME)/digest.log '{"day": "$(DATE)"}'
+digest: setup ## write the weekly digest of DATE's ISO week and mail it to the local SMTP sink (dag andon_digest)
+	@test -n "$(DATE)" || (echo "usage: make digest DATE=YYYY-MM-DD [FORCE_MAIL=true]"; exit 2)
+	@$(ANDON) mail-sink start
+	@$(RUN_DAG) andon_digest $(ANDON_HOME)/digest.log '{"day": "$(DATE)", "force_mail": $(or $(FORCE_MAIL),false)}'; rc=$$?; \
+	$(ANDON) mail-sink stop > /dev/null; \
+	echo "mailed digests: $(ANDON_HOME)/outbox"; exit $$rc
 
 evaluate: setup ## evaluate the scores against the ground-truth ledger (model vs baseline); report in .andon/reports
 	@$(ANDON) evaluate

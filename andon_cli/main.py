@@ -88,7 +88,21 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _digest(args: argparse.Namespace) -> int:
     from reporting.digest import write_digest
 
-    print(write_digest(args.day))
+    path = write_digest(args.day)
+    print(path)
+    if args.mail:
+        from reporting.mail import describe, send_digest
+
+        print(describe(send_digest(path, force=args.force)))
+    return 0
+
+
+def _mail_sink(args: argparse.Namespace) -> int:
+    from andon.config import settings
+    from reporting import smtp_sink
+
+    action = {"start": smtp_sink.start_background, "stop": smtp_sink.stop_background, "status": smtp_sink.status}
+    print(action[args.action](settings()))
     return 0
 
 
@@ -135,7 +149,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     dg = sub.add_parser("digest", help="write the weekly HTML early-warning digest")
     dg.add_argument("--day", help="a day of the week to cover (default: the last scored day)")
+    dg.add_argument("--mail", action="store_true", help="also mail it (mail settings; once per week)")
+    dg.add_argument("--force", action="store_true", help="with --mail: send even if the week was mailed")
     dg.set_defaults(func=_digest)
+
+    sink = sub.add_parser("mail-sink", help="the local SMTP sink of the embedded default (.eml files in the outbox)")
+    sink.add_argument("action", choices=["start", "stop", "status"])
+    sink.set_defaults(func=_mail_sink)
     return parser
 
 

@@ -5,10 +5,12 @@ Writes one self-contained HTML file per ISO week to `<paths.digests>/digest-<YYY
 (`reporting.digest.write_digest`): new warnings by scope with their top five factors and model
 version, week-over-week KPIs (rolled first-pass yield, Cpk < 1.33 counts, DOA and early-return
 rates of the latest ship cohorts), capability grades and embedded charts. Reads the gold tables
-with delta-rs (no Spark). Mailing it comes later.
+with delta-rs (no Spark). Then mails it to the recipients of `mail.recipients` over SMTP
+(`reporting.mail.send_digest`: multipart HTML with inline charts and a plain-text part), once per
+ISO week (`ops.digest_mail_log`); a failed send fails the task and keeps the digest file.
 
 **Params**: `day` (ISO date; default: the day before the logical date): the digest covers the
-ISO week holding it.
+ISO week holding it; `force_mail` (default false): mail even if the week was already mailed.
 
 **Schedule**: weekly, Monday 07:00 UTC (covers the week that just ended).
 """
@@ -30,7 +32,10 @@ DAG_ID = "andon_digest"
     tags=["andon", "digest", "leadership"],
     default_args=DEFAULT_ARGS,
     doc_md=__doc__,
-    params={"day": Param(None, type=["null", "string"], format="date", description="a day of the digest's week")},
+    params={
+        "day": Param(None, type=["null", "string"], format="date", description="a day of the digest's week"),
+        "force_mail": Param(False, type="boolean", description="mail even if this week's digest was already sent"),
+    },
 )
 def andon_digest():
     @task
@@ -42,7 +47,19 @@ def andon_digest():
         print(f"digest written: {path}")
         return str(path)
 
-    write_weekly_digest()
+    @task
+    def mail_weekly_digest(path: str, params: dict | None = None) -> dict:
+        from andon.config import settings
+        from reporting.mail import describe, send_digest
+
+        if not settings().raw["mail"].get("enabled", True):
+            print("mail.enabled is false: the digest is not mailed")
+            return {"status": "disabled"}
+        result = send_digest(path, force=bool(params.get("force_mail")))
+        print(describe(result))
+        return result
+
+    mail_weekly_digest(write_weekly_digest())
 
 
 andon_digest()

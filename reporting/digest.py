@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -329,4 +330,38 @@ def write_digest(day: date | str | None = None, cfg=None) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"digest-{label}.html"
     path.write_text(page, encoding="utf-8")
+    meta = digest_meta(label, week_start, scores, new_warnings(scores, week_start), gold("fct_capability_grade"))
+    path.with_suffix(".json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
     return path
+
+
+def digest_meta(
+    label: str, week_start: date, scores: pd.DataFrame, warnings: pd.DataFrame, grades: pd.DataFrame | None
+) -> dict[str, Any]:
+    """The digest's sidecar (``digest-<week>.json``), read by the mailer for the subject line:
+    new warnings per scope, how many days of the week hold scores (``partial_days`` when fewer
+    than 7) and the sites whose capability grade changed from the month before."""
+    week_end = week_start + timedelta(days=6)
+    days = pd.to_datetime(scores["score_date"]).dt.date
+    scored_days = int(days[(days >= week_start) & (days <= week_end)].nunique())
+    new = {scope: int((warnings["scope"] == scope).sum()) if not warnings.empty else 0 for scope in SCOPE_TITLES}
+    changes: list[dict[str, Any]] = []
+    if grades is not None and not grades.empty and "capability_grade" in grades:
+        g = grades.copy()
+        g["month_start_date"] = pd.to_datetime(g["month_start_date"]).dt.date
+        g = g[g["month_start_date"] <= week_end].sort_values("month_start_date")
+        months = sorted(g["month_start_date"].unique())
+        if len(months) >= 2:
+            before = g[g["month_start_date"] == months[-2]].set_index("site_id")["capability_grade"]
+            after = g[g["month_start_date"] == months[-1]].set_index("site_id")["capability_grade"]
+            for site in sorted(set(before.index) & set(after.index)):
+                if pd.notna(before[site]) and pd.notna(after[site]) and before[site] != after[site]:
+                    changes.append({"site_id": str(site), "before": int(before[site]), "after": int(after[site])})
+    return {
+        "week": label,
+        "week_start": week_start.isoformat(),
+        "scored_days": scored_days,
+        "partial_days": scored_days if scored_days < 7 else 0,
+        "new_warnings": new,
+        "grade_changes": changes,
+    }

@@ -46,8 +46,10 @@ def lakehouse_summary(cfg: Settings | None = None) -> str:
         if dq is not None:
             mine = dq[(dq["feed"] == feed.name) & (dq["status"] != "no_data")]
             if len(mine):
-                kpis = tuple(f"{mine[c].mean():.3f}" if mine[c].notna().any() else "-" for c in
-                             ("completeness", "timeliness", "consistency"))
+                kpis = tuple(
+                    f"{mine[c].mean():.3f}" if mine[c].notna().any() else "-"
+                    for c in ("completeness", "timeliness", "consistency")
+                )
                 replays = int(mine["collapsed_replays"].sum())
                 failed = mine[mine["status"] == "failed_gate"]["landing_date"].astype(str).tolist()
                 if failed:
@@ -55,11 +57,15 @@ def lakehouse_summary(cfg: Settings | None = None) -> str:
         lines.append(
             f"{feed.source:<14}{feed.name:<20}{days:>5}{len(bronze) if bronze is not None else 0:>10}"
             f"{len(silver) if silver is not None else 0:>10}{n_quarantined:>9}{replays:>8}"
-            f"{kpis[0]:>9}{kpis[1]:>8}{kpis[2]:>8}  {reasons}")
-    lines += ["", "Where things are:",
-              f"  landing files   {cfg.landing_root}",
-              f"  Delta tables    {cfg.lakehouse_root}/<bronze|silver|ops>/<table>",
-              f"  metastore       {cfg.raw['metastore']['derby_home']} (databases bronze, silver, ops)",
-              f"  DQ results      {cfg.table_path('ops', 'dq_results')}",
-              f"  quarantine      {cfg.table_path('bronze', 'quarantine')}"]
+            f"{kpis[0]:>9}{kpis[1]:>8}{kpis[2]:>8}  {reasons}"
+        )
+    lines += [
+        "",
+        "Where things are:",
+        f"  landing files   {cfg.landing_root}",
+        f"  Delta tables    {cfg.lakehouse_root}/<bronze|silver|ops>/<table>",
+        f"  metastore       {cfg.raw['metastore']['derby_home']} (databases bronze, silver, ops)",
+        f"  DQ results      {cfg.table_path('ops', 'dq_results')}",
+        f"  quarantine      {cfg.table_path('bronze', 'quarantine')}",
+    ]
     return "\n".join(lines)

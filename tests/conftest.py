@@ -24,6 +24,18 @@ os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
 os.environ["ANDON__SPARK__CONF__spark.sql.shuffle.partitions"] = "2"
 os.environ["ANDON__SPARK__CONF__spark.driver.memory"] = "2g"
 os.environ["ANDON_PSEUDONYM_KEY"] = "test-key-not-secret"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# The digest DAG mails to an SMTP sink the integration chain starts on this free port.
+os.environ["ANDON__MAIL__SMTP__PORT"] = os.environ["ANDON__MAIL__SINK__PORT"] = str(_free_port())
 # Label rules relaxed for the tiny integration world (45 days, scale 0.1; tests/integration/world.py):
 # the defaults need weeks of maturity and dozens of units per entity.
 for _key, _value in {

@@ -55,11 +55,12 @@ def test_early_warning_dags_structure(dagbag):
     training, scoring, digest = (dagbag.dags[d] for d in ("andon_training", "andon_scoring", "andon_digest"))
     assert sorted(training.task_ids) == sorted(f"train_{s}" for s in ML_SCOPES)
     assert sorted(scoring.task_ids) == sorted(f"score_{s}" for s in ML_SCOPES)
-    assert digest.task_ids == ["write_weekly_digest"]
+    assert sorted(digest.task_ids) == ["mail_weekly_digest", "write_weekly_digest"]
+    assert digest.get_task("mail_weekly_digest").upstream_task_ids == {"write_weekly_digest"}
     for dag in (training, scoring):
         assert all(t.pool == "spark_embedded" for t in dag.tasks)
         assert dag.max_active_runs == 1 and not dag.catchup
     assert {o.uri for t in scoring.tasks for o in t.outlets} == {"lakehouse.gold.early_warning_scores"}
     assert set(scoring.params.get_param("models").schema["enum"]) == {"champion", "replay"}
     assert {"cutoff", "replay_from"} <= set(training.params.keys())
-    assert "day" in digest.params
+    assert {"day", "force_mail"} <= set(digest.params.keys())

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -63,7 +64,14 @@ def chain(cfg, spark, dagbag):
             run(dagbag, "andon_quality_mart")
             run(dagbag, "andon_training", {"cutoff": END.isoformat()})
             run(dagbag, "andon_scoring", {"start": START.isoformat(), "end": END.isoformat(), "models": "champion"})
-            run(dagbag, "andon_digest", {"day": END.isoformat()})
+            from reporting.smtp_sink import start_server
+
+            sink = cfg.raw["mail"]["sink"]
+            server = start_server(sink["host"], int(sink["port"]), sink["outbox"])
+            try:
+                run(dagbag, "andon_digest", {"day": END.isoformat()})
+            finally:
+                server.stop()
         except BaseException as exc:
             _CHAIN["error"] = repr(exc)
             raise
@@ -134,6 +142,15 @@ def test_digest_is_written(chain, cfg):
     assert digests, "no digest written"
     page = digests[-1].read_text()
     assert "data:image/png;base64," in page and "New warnings" in page and "Capability grades" in page
+    # ... and mailed, once, to the SMTP sink the chain ran (a real aiosmtpd server)
+    from email import message_from_bytes
+    from email import policy as email_policy
+
+    (eml,) = Path(cfg.raw["mail"]["sink"]["outbox"]).glob("*.eml")
+    msg = message_from_bytes(eml.read_bytes(), policy=email_policy.default)
+    week = digests[-1].stem.removeprefix("digest-")
+    assert re.match(rf"Andon {week}( \(partial, \d days\))?: \d+ new warnings? ", msg["Subject"]), msg["Subject"]
+    assert "cid:chart-1@andon" in msg.get_body(preferencelist=("html",)).get_content()
 
 
 def test_evaluation_report(chain, cfg):
