@@ -346,6 +346,7 @@ def train_models(
                     feature_cols=feat.FEATURES[scope],
                     valid_fraction=ms["valid_fraction"],
                     false_alarm_budget=ms["false_alarm_budget"],
+                    group_col=ENTITY[scope][1],
                 )
             except ValueError as exc:  # e.g. the training dates hold one class only
                 log.warning("%s cutoff %s: not trained (%s)", scope, c, exc)

@@ -64,23 +64,39 @@ def time_ordered_split(df: pd.DataFrame, date_col: str, valid_fraction: float) -
     return df[~is_valid].copy(), df[is_valid].copy()
 
 
-def choose_threshold(y_true, scores, false_alarm_budget: float) -> dict[str, float]:
-    """Alert threshold ``t`` (alert when ``score >= t``) with the highest recall subject to
-    false-positive rate ``FP / negatives <= false_alarm_budget`` on the given (validation) rows.
+def choose_threshold(y_true, scores, false_alarm_budget: float, groups=None) -> dict[str, float]:
+    """Alert threshold ``t`` (alert when ``score >= t``) with the highest recall subject to a
+    false-alarm rate ``<= false_alarm_budget`` on the given (validation) rows.
+
+    The false-alarm rate is counted in the unit the evaluation and the users count it in: with
+    ``groups`` (one label per row, e.g. entity and ISO week), the share of groups holding rows
+    without the outcome in which at least one such row alerts (false-alarm entity-weeks per
+    monitored entity-week); without ``groups``, the share of rows without the outcome that alert.
+    A row-level budget let a weekly model alarm on 2 % of lot-*days*, i.e. on up to seven times as
+    many lot-*weeks*.
 
     Candidates are the distinct scores plus one value just above the maximum (no alert at all,
     always feasible). Tie rules: among feasible candidates with the same highest recall, the
     *highest* threshold wins (fewest alerts, lowest false-alarm rate). With no negatives every
     candidate is feasible; with no positives recall is 0 everywhere, so the "no alert" threshold
     is returned. Returns threshold, recall, false_alarm_rate, precision (NaN without alerts),
-    alerts, positives, negatives.
+    alerts, positives, negatives (rows, or groups with ``groups``).
     """
     y = np.asarray(y_true).astype(int)
     s = np.asarray(scores, dtype=float)
     if y.shape != s.shape:
         raise ValueError("y_true and scores differ in length")
-    pos, neg = int(y.sum()), int((1 - y).sum())
-    candidates = np.unique(s)[::-1]  # descending
+    pos_s, neg_s = np.sort(s[y == 1]), np.sort(s[y == 0])
+    pos = len(pos_s)
+    if groups is not None:
+        g = pd.Series(np.asarray(groups, dtype=object))
+        if len(g) != len(s):
+            raise ValueError("groups and scores differ in length")
+        # a group raises a false alarm at t when its highest-scoring negative row reaches t
+        fa_scores = np.sort(pd.Series(s[y == 0]).groupby(g[y == 0].to_numpy()).max().to_numpy())
+    else:
+        fa_scores = neg_s
+    neg = len(fa_scores)
     best: dict[str, float] = {
         "threshold": float(np.nextafter(s.max(), np.inf)) if len(s) else 1.0,
         "recall": 0.0,
@@ -88,25 +104,40 @@ def choose_threshold(y_true, scores, false_alarm_budget: float) -> dict[str, flo
         "precision": float("nan"),
         "alerts": 0,
     }
-    for t in candidates:  # descending, so the first threshold reaching a recall is the highest one
-        alert = s >= t
-        tp = int((alert & (y == 1)).sum())
-        fp = int((alert & (y == 0)).sum())
-        fpr = fp / neg if neg else 0.0
-        if fpr > false_alarm_budget:
-            break  # FPR is non-decreasing as the threshold goes down
-        recall = tp / pos if pos else 0.0
-        if recall > best["recall"]:
-            best = {
-                "threshold": float(t),
-                "recall": recall,
-                "false_alarm_rate": fpr,
-                "precision": tp / (tp + fp),
-                "alerts": tp + fp,
-            }
+    if len(s):
+        candidates = np.unique(s)[::-1]  # descending
+        tp = pos - np.searchsorted(pos_s, candidates, side="left")
+        fp = len(neg_s) - np.searchsorted(neg_s, candidates, side="left")
+        fa = neg - np.searchsorted(fa_scores, candidates, side="left")
+        fpr = fa / neg if neg else np.zeros(len(candidates))
+        feasible = fpr <= false_alarm_budget  # a prefix: the rate is non-decreasing as t goes down
+        n_ok = int(np.argmin(feasible)) if not feasible.all() else len(candidates)
+        if n_ok and pos:
+            recall = tp[:n_ok] / pos
+            i = int(np.argmax(recall))  # the first (highest) threshold reaching the best recall
+            if recall[i] > 0:
+                best = {
+                    "threshold": float(candidates[i]),
+                    "recall": float(recall[i]),
+                    "false_alarm_rate": float(fpr[i]),
+                    "precision": float(tp[i] / (tp[i] + fp[i])),
+                    "alerts": int(tp[i] + fp[i]),
+                }
     best["positives"] = pos
     best["negatives"] = neg
     return best
+
+
+def week_groups(entities, dates) -> np.ndarray:
+    """``<entity>|<ISO year>-W<week>`` per row: the unit of false alarms (entity-weeks)."""
+    d = pd.to_datetime(pd.Series(dates)).dt.isocalendar()
+    return (
+        pd.Series(entities).astype(str).to_numpy()
+        + "|"
+        + d["year"].astype(str).to_numpy()
+        + "-W"
+        + d["week"].astype(str).str.zfill(2).to_numpy()
+    )
 
 
 # --------------------------------------------------------------------------- pyfunc
@@ -231,9 +262,11 @@ def fit_model(
     valid_fraction: float = 0.25,
     false_alarm_budget: float = 0.05,
     params: dict[str, Any] | None = None,
+    group_col: str | None = None,
 ) -> dict[str, Any]:
     """Fit the scope's LightGBM classifier on the training dates and choose its threshold on the
-    validation dates (no MLflow). Returns ``booster``, ``features``, ``threshold`` (the dict of
+    validation dates (no MLflow); with ``group_col`` (the entity id column) the false-alarm budget
+    counts entity-weeks (:func:`choose_threshold`). Returns ``booster``, ``features``, ``threshold`` (the dict of
     :func:`choose_threshold`), ``metrics``, ``report`` and ``params``; :func:`register_model`
     logs and registers it. Raises ``ValueError`` when the training part holds a single class."""
     import lightgbm as lgb
@@ -259,7 +292,8 @@ def fit_model(
     booster = clf.booster_
     st = booster.predict(Xt)
     sv = booster.predict(Xv)
-    thr = choose_threshold(yv, sv, false_alarm_budget)
+    groups = week_groups(valid[group_col], valid[date_col]) if group_col and group_col in valid else None
+    thr = choose_threshold(yv, sv, false_alarm_budget, groups)
     metrics = {**_metrics(yt, st, "train"), **_metrics(yv, sv, "valid")}
     metrics.update(
         {
@@ -281,12 +315,21 @@ def fit_model(
         "valid_dates": [str(valid[date_col].min()), str(valid[date_col].max())],
         "metrics": metrics,
         "threshold": thr,
+        "false_alarm_unit": "entity_week" if groups is not None else "row",
         "importance_gain": importance,
         "params": p,
     }
-    return {"booster": booster, "features": features, "threshold": thr, "metrics": metrics, "report": report,
-            "params": p, "label_col": label_col, "valid_fraction": valid_fraction,
-            "false_alarm_budget": false_alarm_budget}
+    return {
+        "booster": booster,
+        "features": features,
+        "threshold": thr,
+        "metrics": metrics,
+        "report": report,
+        "params": p,
+        "label_col": label_col,
+        "valid_fraction": valid_fraction,
+        "false_alarm_budget": false_alarm_budget,
+    }
 
 
 # --------------------------------------------------------------------------- MLflow (lean)
@@ -376,8 +419,11 @@ def register_model(
     exp_name = experiment_name or f"andon_early_warning_{scope}"
     exp = client.get_experiment_by_name(exp_name)
     exp_id = exp.experiment_id if exp else client.create_experiment(exp_name, artifact_location=artifact_location)
-    run_tags = {"andon.scope": scope, "andon.threshold": repr(thr["threshold"]),
-                **{f"andon.{k}": v for k, v in (tags or {}).items()}}
+    run_tags = {
+        "andon.scope": scope,
+        "andon.threshold": repr(thr["threshold"]),
+        **{f"andon.{k}": v for k, v in (tags or {}).items()},
+    }
     run = client.create_run(exp_id, run_name=f"train_{scope}")
     run_id = run.info.run_id
     ts = int(time.time() * 1000)
@@ -400,8 +446,9 @@ def register_model(
         (root / "evaluation" / "report.json").write_text(json.dumps(fitted["report"], indent=2))
         (root / "evaluation" / "report.md").write_text(_report_markdown(scope, fitted["report"]))
         (root / "features.json").write_text(json.dumps({"features": features}, indent=2))
-        _write_model_dir(root / "model", fitted["booster"], features,
-                         {"threshold": thr["threshold"], "scope": scope}, run_id)
+        _write_model_dir(
+            root / "model", fitted["booster"], features, {"threshold": thr["threshold"], "scope": scope}, run_id
+        )
         client.log_artifacts(run_id, tmp)
     if (registry_uri, model_name) not in _KNOWN:
         try:
@@ -414,8 +461,11 @@ def register_model(
         model_name,
         f"{run.info.artifact_uri}/model",
         run_id=run_id,
-        tags={"threshold": repr(thr["threshold"]), "false_alarm_budget": repr(fitted["false_alarm_budget"]),
-              **(tags or {})},
+        tags={
+            "threshold": repr(thr["threshold"]),
+            "false_alarm_budget": repr(fitted["false_alarm_budget"]),
+            **(tags or {}),
+        },
     )
     version = str(mv.version)
     client.set_registered_model_alias(model_name, alias, version)
@@ -460,8 +510,24 @@ def train_scope(
     otherwise put artifacts under ``./mlruns`` of the working directory). Returns
     ``{"model_name", "version", "alias", "threshold", "run_id", "metrics", "features"}``.
     """
-    fitted = fit_model(features_pdf, label_col, scope, date_col=date_col, feature_cols=feature_cols,
-                       exclude_cols=exclude_cols, valid_fraction=valid_fraction,
-                       false_alarm_budget=false_alarm_budget, params=params)
-    return register_model(fitted, scope, tracking_uri, registry_uri=registry_uri, experiment_name=experiment_name,
-                          artifact_location=artifact_location, alias=alias, tags=tags)
+    fitted = fit_model(
+        features_pdf,
+        label_col,
+        scope,
+        date_col=date_col,
+        feature_cols=feature_cols,
+        exclude_cols=exclude_cols,
+        valid_fraction=valid_fraction,
+        false_alarm_budget=false_alarm_budget,
+        params=params,
+    )
+    return register_model(
+        fitted,
+        scope,
+        tracking_uri,
+        registry_uri=registry_uri,
+        experiment_name=experiment_name,
+        artifact_location=artifact_location,
+        alias=alias,
+        tags=tags,
+    )

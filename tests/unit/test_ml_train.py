@@ -47,6 +47,27 @@ def test_choose_threshold_ties_prefer_higher_threshold():
     assert r["threshold"] == 0.5 and r["recall"] == 1.0
 
 
+def test_choose_threshold_counts_false_alarms_per_group_when_given():
+    # The 7 negatives of Y/S belong to 3 entity-weeks: a = {0.7, 0.5}, b = {0.4, 0.3, 0.2}, c = {0.1, 0.05}.
+    groups = ["p", "p", "a", "p", "a", "b", "b", "b", "c", "c"]
+    # budget 1/3 (one of three groups may alarm): t = 0.6 alarms in group a only -> recall 1
+    r = choose_threshold(Y, S, 1 / 3, groups)
+    assert r["threshold"] == 0.6 and r["recall"] == 1.0 and r["negatives"] == 3
+    assert r["false_alarm_rate"] == pytest.approx(1 / 3)
+    # row-level, the same budget admits t = 0.3 (FPR 2/7 on rows) but it alarms in a and b, 2/3 of groups
+    assert choose_threshold(Y, S, 1 / 3)["false_alarm_rate"] == pytest.approx(1 / 7)
+    # budget 0.2: no group may alarm -> t = 0.8 (recall 2/3), as the row rule with budget 0
+    r = choose_threshold(Y, S, 0.2, groups)
+    assert r["threshold"] == 0.8 and r["recall"] == pytest.approx(2 / 3) and r["false_alarm_rate"] == 0.0
+
+
+def test_week_groups_are_entity_and_iso_week():
+    from ml.train import week_groups
+
+    got = week_groups(["L1", "L1", "L2"], [date(2026, 3, 8), date(2026, 3, 9), date(2026, 3, 9)])
+    assert list(got) == ["L1|2026-W10", "L1|2026-W11", "L2|2026-W11"]
+
+
 def test_choose_threshold_without_positives_alerts_nothing():
     r = choose_threshold([0, 0, 0], [0.2, 0.4, 0.9], 0.5)
     assert r["threshold"] > 0.9 and r["alerts"] == 0 and r["recall"] == 0.0
