@@ -91,9 +91,53 @@ def _digest(args: argparse.Namespace) -> int:
     path = write_digest(args.day)
     print(path)
     if args.mail:
-        from reporting.mail import describe, send_digest
+        from reporting.mail import MailError, describe, send_digest
 
-        print(describe(send_digest(path, force=args.force)))
+        try:
+            print(describe(send_digest(path, force=args.force)))
+        except MailError as exc:
+            print(f"andon: error: {exc}", file=sys.stderr)
+            return 1
+    return 0
+
+
+def _warnings(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from andon.config import settings
+    from reporting import workflow
+
+    cfg = settings()
+    if args.action == "list":
+        table = workflow.warnings_table(cfg)
+        for column in ("scope", "status", "owner"):
+            value = getattr(args, column)
+            if value:
+                table = table[table[column] == value]
+        if args.open:
+            table = table[table["status"] != "closed"]
+        cols = ["warning_id", "scope", "entity_id", "first_warning", "last_warning", "days_warned", "max_score",
+                "status", "owner", "escalated", "model"]
+        with pd.option_context("display.max_rows", args.limit, "display.width", 200):
+            print(table[cols].tail(args.limit).to_string(index=False) if len(table) else "no warnings")
+        return 0
+    if not args.warning_id:
+        raise ValueError(f"andon warnings {args.action} needs a warning id (andon warnings list shows them)")
+    if args.action == "show":
+        table = workflow.warnings_table(cfg)
+        row = table[table["warning_id"] == args.warning_id]
+        if row.empty:
+            raise ValueError(f"no warning {args.warning_id!r}")
+        print(row.iloc[0].to_string())
+        hist = workflow.history(cfg)
+        hist = hist[hist["warning_id"] == args.warning_id].sort_values("changed_at")
+        print("\nhistory:" if len(hist) else "\nhistory: none (new)")
+        for r in hist.itertuples():
+            note = f": {r.note}" if isinstance(r.note, str) and r.note else ""
+            print(f"  {r.changed_at}  {r.from_status} -> {r.to_status}  by {r.actor}{note}")
+        return 0
+    result = workflow.transition(cfg, args.warning_id, args.action, args.by or "", args.note)
+    print(f"{result['warning_id']}: {result['from']} -> {result['to']} (by {result['by']})")
     return 0
 
 
@@ -152,6 +196,19 @@ def build_parser() -> argparse.ArgumentParser:
     dg.add_argument("--mail", action="store_true", help="also mail it (mail settings; once per week)")
     dg.add_argument("--force", action="store_true", help="with --mail: send even if the week was mailed")
     dg.set_defaults(func=_digest)
+
+    wn = sub.add_parser("warnings", help="the warning workflow: list, show, ack, confirm, dismiss, close")
+    wn.add_argument("action", choices=["list", "show", "ack", "confirm", "dismiss", "close"])
+    wn.add_argument("warning_id", nargs="?", help="the warning's id (from `andon warnings list`)")
+    wn.add_argument("--by", help="who changes the status (required for ack/confirm/dismiss/close)")
+    wn.add_argument("--note", help="why (kept in the history)")
+    wn.add_argument("--scope", help="list: only this scope")
+    wn.add_argument("--status", choices=["new", "acknowledged", "confirmed", "false_alarm", "closed"],
+                    help="list: only this status")
+    wn.add_argument("--owner", help="list: only this owner")
+    wn.add_argument("--open", action="store_true", help="list: hide closed warnings")
+    wn.add_argument("--limit", type=int, default=50, help="list: at most this many (newest)")
+    wn.set_defaults(func=_warnings)
 
     sink = sub.add_parser("mail-sink", help="the local SMTP sink of the embedded default (.eml files in the outbox)")
     sink.add_argument("action", choices=["start", "stop", "status"])

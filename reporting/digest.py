@@ -226,6 +226,7 @@ def render(
     kpis: dict[str, pd.DataFrame],
     grades: pd.DataFrame | None,
     chart_uris: list[tuple[str, str]],
+    escalated: pd.DataFrame | None = None,
 ) -> str:
     gen = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     parts = [
@@ -233,8 +234,27 @@ def render(
         f"<title>Andon early-warning digest {week_label}</title><style>{CSS}</style></head><body>",
         f"<h1>Andon early-warning digest &mdash; {week_label}</h1>",
         f"<p class='muted'>Week {week_start} to {week_end}. Generated {gen}.</p>",
-        "<h2>New warnings</h2>",
     ]
+    if escalated is not None and len(escalated):
+        e = escalated.sort_values("first_warning")
+        parts.append(f"<h2>Needs a decision: <span class='warn'>{len(e)}</span> escalated warnings</h2>")
+        parts.append(
+            "<p class='muted'>Still not acknowledged days after their first warning day "
+            "(andon warnings ack|confirm|dismiss ID --by NAME).</p>"
+        )
+        t = pd.DataFrame(
+            {
+                "warning": e["warning_id"],
+                "scope": [SCOPE_TITLES.get(x, x) for x in e["scope"]],
+                "entity": e["entity_id"],
+                "first warning": e["first_warning"].astype(str),
+                "days warned": e["days_warned"],
+                "owner": e["owner"],
+                "raised by": e["model"],
+            }
+        ).head(MAX_ROWS)
+        parts.append(_table(t))
+    parts.append("<h2>New warnings</h2>")
     week_scores = scores[
         (pd.to_datetime(scores["score_date"]).dt.date >= week_start)
         & (pd.to_datetime(scores["score_date"]).dt.date <= week_end)
@@ -314,6 +334,11 @@ def write_digest(day: date | str | None = None, cfg=None) -> Path:
     def gold(name):
         return read_table(cfg.table_path("gold", name))
 
+    from reporting.workflow import warnings_table
+
+    last_scored = max(pd.to_datetime(scores["score_date"]).dt.date)
+    open_warnings = warnings_table(cfg, as_of=min(week_end, last_scored))
+    escalated = open_warnings[open_warnings["escalated"] & (open_warnings["first_warning"] <= week_end)]
     rolled = gold("fct_route_rolled_yield")
     kpis = kpi_changes(rolled, gold("fct_spc_capability"), gold("fct_field_return_cohorts"), week_start)
     page = render(
@@ -325,12 +350,14 @@ def write_digest(day: date | str | None = None, cfg=None) -> Path:
         kpis,
         gold("fct_capability_grade"),
         charts(scores, rolled, week_end),
+        escalated,
     )
     out = Path(cfg.raw["paths"]["digests"])
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"digest-{label}.html"
     path.write_text(page, encoding="utf-8")
     meta = digest_meta(label, week_start, scores, new_warnings(scores, week_start), gold("fct_capability_grade"))
+    meta["escalated"] = len(escalated)
     path.with_suffix(".json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
     return path
 
