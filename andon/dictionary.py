@@ -107,6 +107,14 @@ class DataDictionary:
     unit_conversions: tuple[dict[str, Any], ...]
     code_maps: dict[str, dict[str, str]]
     feeds: dict[str, Feed] = field(default_factory=dict)
+    #: derived measures (model features, rule inputs): name -> {business_name, definition}
+    derived: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def business_name(self, name: str) -> str:
+        """The name a quality engineer reads for a data element or derived measure (falls back to
+        ``name`` with underscores as spaces)."""
+        entry = self.derived.get(name) or self.elements.get(name) or {}
+        return str(entry.get("business_name") or name.replace("_", " "))
 
     def feeds_of(self, source: str) -> list[Feed]:
         return [feed for feed in self.feeds.values() if feed.source == source]
@@ -197,8 +205,12 @@ def parse_dictionary(data: dict[str, Any]) -> DataDictionary:
     for char, spec in characteristics.items():
         if "unit" not in spec:
             raise DictionaryError(f"characteristic {char}: no canonical unit")
+    derived = data.get("derived_measures") or {}
+    for name, spec in derived.items():
+        if not isinstance(spec, dict) or not spec.get("business_name") or not spec.get("definition"):
+            raise DictionaryError(f"derived measure {name!r} needs a business_name and a definition")
     return DataDictionary(elements=elements, characteristics=characteristics,
-                          unit_conversions=conversions, code_maps=code_maps, feeds=feeds)
+                          unit_conversions=conversions, code_maps=code_maps, feeds=feeds, derived=derived)
 
 
 @lru_cache(maxsize=4)

@@ -73,16 +73,22 @@ def _short(value: Any) -> str:
         return str(value)
 
 
-def _factors_html(factors: Any) -> str:
+def _factors_html(factors: Any, name_of=None) -> str:
+    """A warning's factors in plain words: the business name of each feature (data dictionary,
+    ``derived_measures``; the column name as a tooltip), its value and its contribution."""
     if factors is None:
         return ""
+    name_of = name_of or (lambda n: n)
     items = []
     for f in list(factors):
         value = _short(f.get("value"))
-        sign = "+" if (f.get("contribution") or 0) >= 0 else "&minus;"
+        feature = str(f.get("feature"))
+        c = f.get("contribution")
+        sign = "+" if c is not None and c >= 0 else "&minus;"
+        contribution = "" if c is None or c != c else f" <span class='c'>({sign}{abs(c):.2f})</span>"
         items.append(
-            f"<li><code>{html.escape(str(f.get('feature')))}</code> = {html.escape(str(value))} "
-            f"<span class='c'>({sign}{abs(f.get('contribution') or 0):.2f})</span></li>"
+            f"<li><span title='{html.escape(feature)}'>{html.escape(name_of(feature))}</span>: "
+            f"{html.escape(str(value))}{contribution}</li>"
         )
     return "<ol class='f'>" + "".join(items) + "</ol>"
 
@@ -227,6 +233,7 @@ def render(
     grades: pd.DataFrame | None,
     chart_uris: list[tuple[str, str]],
     escalated: pd.DataFrame | None = None,
+    name_of=None,
 ) -> str:
     gen = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     parts = [
@@ -277,7 +284,7 @@ def render(
                     "days warned": t["days_warned"],
                     "score": t["score"].astype(float),
                     "threshold": t["threshold"].astype(float),
-                    "top factors (contribution, log-odds)_html": [_factors_html(f) for f in t["top_factors"]],
+                    "why (top factors)_html": [_factors_html(f, name_of) for f in t["top_factors"]],
                     "model": [f"{n} v{v}" for n, v in zip(t["model_name"], t["model_version"], strict=True)],
                 }
             )
@@ -334,6 +341,7 @@ def write_digest(day: date | str | None = None, cfg=None) -> Path:
     def gold(name):
         return read_table(cfg.table_path("gold", name))
 
+    from andon.dictionary import load_dictionary
     from reporting.workflow import warnings_table
 
     last_scored = max(pd.to_datetime(scores["score_date"]).dt.date)
@@ -351,6 +359,7 @@ def write_digest(day: date | str | None = None, cfg=None) -> Path:
         gold("fct_capability_grade"),
         charts(scores, rolled, week_end),
         escalated,
+        load_dictionary(cfg.raw["landing"]["data_dictionary"]).business_name,
     )
     out = Path(cfg.raw["paths"]["digests"])
     out.mkdir(parents=True, exist_ok=True)

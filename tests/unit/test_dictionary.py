@@ -64,3 +64,15 @@ def test_personal_data_is_pseudonymised(dictionary):
     assert feed.spec("customer_pseudonym").pseudonymise
     silver_sources = {s.source for s in feed.fields if not s.pseudonymise}
     assert not silver_sources & {"customer.name", "customer.email", "customer.phone"}
+
+
+def test_every_model_feature_and_rule_input_has_a_business_name(dictionary):
+    """Warnings explain themselves in a quality engineer's words: every feature is registered."""
+    from ml.features import FEATURES
+    from ml.rules import RULE_INPUTS
+
+    names = {f for feats in FEATURES.values() for f in feats} | {f for ins in RULE_INPUTS.values() for f in ins}
+    missing = sorted(n for n in names | {"rule"} if n not in dictionary.derived)
+    assert not missing, f"register these in conf/data_dictionary.yaml derived_measures: {missing}"
+    assert dictionary.business_name("doa_rate_so_far") == "dead-on-arrival rate"
+    assert dictionary.business_name("not_registered_x") == "not registered x"

@@ -63,5 +63,8 @@ def test_render_holds_warnings_factors_versions_kpis_and_an_embedded_chart():
                   charts(s, rolled, MON + timedelta(days=6)))
     assert page.count("<img") == 2 and "data:image/png;base64," in page
     assert "L1" in page and "LOT-1" in page and "andon_factory_output v4" in page
-    assert "<code>L1_0</code>" in page  # top factors rendered
+    assert "<span title='L1_0'>L1_0</span>: 0" in page  # top factors rendered (no names given: the column)
+    named = render("2026-W11", MON, MON + timedelta(days=6), new_warnings(s, MON), s, kpis, None, [],
+                   name_of=lambda n: {"L1_0": "ICT first-pass fail rate (day)"}.get(n, n))
+    assert "<span title='L1_0'>ICT first-pass fail rate (day)</span>: 0 <span class='c'>(+0.50)</span>" in named
     assert "L2" not in page.split("<h2>Week-over-week KPIs</h2>")[0].split("New warnings")[1]
