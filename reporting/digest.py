@@ -234,6 +234,7 @@ def render(
     chart_uris: list[tuple[str, str]],
     escalated: pd.DataFrame | None = None,
     name_of=None,
+    headline: str | None = None,
 ) -> str:
     gen = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     parts = [
@@ -242,6 +243,8 @@ def render(
         f"<h1>Andon early-warning digest &mdash; {week_label}</h1>",
         f"<p class='muted'>Week {week_start} to {week_end}. Generated {gen}.</p>",
     ]
+    if headline:
+        parts.append(f"<p class='headline'><strong>{html.escape(headline)}</strong></p>")
     if escalated is not None and len(escalated):
         e = escalated.sort_values("first_warning")
         parts.append(f"<h2>Needs a decision: <span class='warn'>{len(e)}</span> escalated warnings</h2>")
@@ -342,6 +345,7 @@ def write_digest(day: date | str | None = None, cfg=None) -> Path:
         return read_table(cfg.table_path("gold", name))
 
     from andon.dictionary import load_dictionary
+    from reporting.mail import subject_line
     from reporting.workflow import warnings_table
 
     last_scored = max(pd.to_datetime(scores["score_date"]).dt.date)
@@ -349,24 +353,27 @@ def write_digest(day: date | str | None = None, cfg=None) -> Path:
     escalated = open_warnings[open_warnings["escalated"] & (open_warnings["first_warning"] <= week_end)]
     rolled = gold("fct_route_rolled_yield")
     kpis = kpi_changes(rolled, gold("fct_spc_capability"), gold("fct_field_return_cohorts"), week_start)
+    warnings = new_warnings(scores, week_start)
+    grades = gold("fct_capability_grade")
+    meta = digest_meta(label, week_start, scores, warnings, grades)
+    meta["escalated"] = len(escalated)
     page = render(
         label,
         week_start,
         week_end,
-        new_warnings(scores, week_start),
+        warnings,
         scores,
         kpis,
-        gold("fct_capability_grade"),
+        grades,
         charts(scores, rolled, week_end),
         escalated,
         load_dictionary(cfg.raw["landing"]["data_dictionary"]).business_name,
+        headline=subject_line(meta).split(": ", 1)[1],
     )
     out = Path(cfg.raw["paths"]["digests"])
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"digest-{label}.html"
     path.write_text(page, encoding="utf-8")
-    meta = digest_meta(label, week_start, scores, new_warnings(scores, week_start), gold("fct_capability_grade"))
-    meta["escalated"] = len(escalated)
     path.with_suffix(".json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
     return path
 
