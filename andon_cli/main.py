@@ -191,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--no-mlflow", action="store_true", help="do not log the report to MLflow")
     ev.set_defaults(func=_evaluate)
 
-    dg = sub.add_parser("digest", help="write the weekly HTML early-warning digest")
+    dg = sub.add_parser("digest", help="write the weekly HTML early-warning digest (--mail: and mail it)")
     dg.add_argument("--day", help="a day of the week to cover (default: the last scored day)")
     dg.add_argument("--mail", action="store_true", help="also mail it (mail settings; once per week)")
     dg.add_argument("--force", action="store_true", help="with --mail: send even if the week was mailed")
