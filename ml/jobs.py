@@ -261,8 +261,10 @@ def chunk_cutoffs(cutoffs: list[date], rows_per_day: dict[date, int], max_rows: 
 def rows_by_cutoff(
     silver, features_df: DataFrame, scope: str, chunks: list[list[date]], warmup_start: date, label_kw: dict[str, Any]
 ):
-    """Yield (cutoff, its training rows without keys) in cutoff order, one Spark job per chunk."""
-    drop = [*feat.KEYS[scope], "cutoff"]
+    """Yield (cutoff, its training rows) in cutoff order, one Spark job per chunk. Of the keys only
+    the scored entity's id stays (the threshold counts false alarms per entity-week); the model's
+    features are named explicitly, so the id never becomes a feature."""
+    drop = [k for k in feat.KEYS[scope] if k != ENTITY[scope][1]] + ["cutoff"]
     for chunk in chunks:
         frames = training_frames(silver, features_df, scope, chunk, warmup_start, **label_kw)
         by_cutoff = dict(iter(frames.groupby("cutoff", sort=True))) if len(frames) else {}

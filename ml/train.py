@@ -292,7 +292,9 @@ def fit_model(
     booster = clf.booster_
     st = booster.predict(Xt)
     sv = booster.predict(Xv)
-    groups = week_groups(valid[group_col], valid[date_col]) if group_col and group_col in valid else None
+    if group_col and group_col not in valid:
+        raise KeyError(f"group column {group_col!r} is not in the training rows (the entity id must stay)")
+    groups = week_groups(valid[group_col], valid[date_col]) if group_col else None
     thr = choose_threshold(yv, sv, false_alarm_budget, groups)
     metrics = {**_metrics(yt, st, "train"), **_metrics(yv, sv, "valid")}
     metrics.update(

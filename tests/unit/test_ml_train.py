@@ -146,3 +146,23 @@ def test_train_refuses_single_class(tmp_path):
     df["label"] = 0
     with pytest.raises(ValueError):
         train_scope(df, "label", "x", f"sqlite:///{tmp_path / 'm.db'}")
+
+
+def test_fit_model_holds_its_budget_in_entity_weeks():
+    from ml.train import fit_model, week_groups
+
+    df = _synthetic()
+    feats = [f"f{i}" for i in range(7)]
+    by_week = fit_model(df, "label", "factory_output", feature_cols=feats, false_alarm_budget=0.1, group_col="line_id")
+    by_row = fit_model(df, "label", "factory_output", feature_cols=feats, false_alarm_budget=0.1)
+    assert by_week["report"]["false_alarm_unit"] == "entity_week" and by_row["report"]["false_alarm_unit"] == "row"
+    # recompute the entity-week false-alarm rate of the chosen threshold on the validation rows
+    valid = df[df["score_date"] >= sorted(df["score_date"].unique())[30]].dropna(subset=["label"])
+    s = by_week["booster"].predict(valid[feats].astype("float64"))
+    neg = valid["label"].to_numpy() == 0
+    weeks = week_groups(valid["line_id"], valid["score_date"])
+    alarmed = set(weeks[neg & (s >= by_week["threshold"]["threshold"])])
+    assert len(alarmed) / len(set(weeks[neg])) <= 0.1
+    assert by_week["threshold"]["threshold"] >= by_row["threshold"]["threshold"]  # weeks are the stricter unit
+    with pytest.raises(KeyError, match="entity id must stay"):
+        fit_model(df.drop(columns="line_id"), "label", "factory_output", feature_cols=feats, group_col="line_id")
