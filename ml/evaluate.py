@@ -78,7 +78,11 @@ def wilson(k: float, n: float, z: float = Z95) -> tuple[float, float]:
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    # The bounds are exactly 0 at k = 0 and 1 at k = n; computed, they carry rounding error
+    # (5.6e-17 for 0 of 3) that would put the lower bound above the estimate itself.
+    lo = 0.0 if k <= 0 else min(p, max(0.0, centre - half))
+    hi = 1.0 if k >= n else max(p, min(1.0, centre + half))
+    return (lo, hi)
 
 
 def lead_stats(leads: list[float]) -> dict[str, Any]:

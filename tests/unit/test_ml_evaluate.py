@@ -110,6 +110,15 @@ def test_wilson_interval_known_values():
     assert all(math.isnan(v) for v in wilson(0, 0))
 
 
+@pytest.mark.parametrize("n", range(1, 60))
+def test_wilson_interval_holds_the_estimate_exactly_at_the_edges(n):
+    # 0 of 3 computed a lower bound of 5.6e-17 > 0.0 from rounding (a CI failure)
+    for k in (0, 1, n - 1, n):
+        lo, hi = wilson(k, n)
+        assert 0.0 <= lo <= k / n <= hi <= 1.0
+    assert wilson(0, n)[0] == 0.0 and wilson(n, n)[1] == 1.0
+
+
 def test_lead_stats_quartiles():
     s = lead_stats([5, -2, 3, 0])
     assert (s["n"], s["median"], s["q1"], s["q3"]) == (4, 1.5, -0.5, 3.5)
