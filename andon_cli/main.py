@@ -150,6 +150,20 @@ def _mail_sink(args: argparse.Namespace) -> int:
     return 0
 
 
+def _mail_preview(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from reporting.mail import preview_html, screenshot
+
+    eml = Path(args.eml)
+    out = Path(args.html) if args.html else eml.with_suffix(".html")
+    out.write_text(preview_html(eml.read_bytes()), encoding="utf-8")
+    print(f"HTML part with its inline images: {out}")
+    if args.png:
+        print(f"rendered by headless Chromium: {screenshot(out, args.png, height=args.height)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="andon", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -213,6 +227,14 @@ def build_parser() -> argparse.ArgumentParser:
     sink = sub.add_parser("mail-sink", help="the local SMTP sink of the embedded default (.eml files in the outbox)")
     sink.add_argument("action", choices=["start", "stop", "status"])
     sink.set_defaults(func=_mail_sink)
+
+    pv = sub.add_parser("mail-preview", help="a received digest (.eml) as HTML with its inline charts; --png: a "
+                                             "screenshot by headless Chromium")
+    pv.add_argument("eml", help="a message from the outbox, e.g. .andon/outbox/<timestamp>-<subject>.eml")
+    pv.add_argument("--html", help="where to write the HTML (default: beside the .eml)")
+    pv.add_argument("--png", help="also render it to this PNG (needs the Debian package chromium)")
+    pv.add_argument("--height", type=int, default=2600, help="--png: page height in pixels")
+    pv.set_defaults(func=_mail_preview)
     return parser
 
 

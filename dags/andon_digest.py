@@ -2,10 +2,11 @@
 ### Weekly early-warning digest for quality leadership
 
 Writes one self-contained HTML file per ISO week to `<paths.digests>/digest-<YYYY>-W<ww>.html`
-(`reporting.digest.write_digest`): new warnings by scope with their top five factors and model
-version, week-over-week KPIs (rolled first-pass yield, Cpk < 1.33 counts, DOA and early-return
-rates of the latest ship cohorts), capability grades and embedded charts. Reads the gold tables
-with delta-rs (no Spark). Then mails it to the recipients of `mail.recipients` over SMTP
+(`reporting.digest.write_digest`, template `reporting/templates/digest.html.j2`): a headline,
+escalated warnings, new / ongoing / decided warnings per scope with owners, what raised them and
+their top factors in plain words, KPI trends like for like from the dbt report model
+`gold.rpt_weekly_kpi_trends`, capability grades, the warnings' track record and embedded charts.
+Reads the gold tables with delta-rs (no Spark). Then mails it to the recipients of `mail.recipients` over SMTP
 (`reporting.mail.send_digest`: multipart HTML with inline charts and a plain-text part), once per
 ISO week (`ops.digest_mail_log`); a failed send fails the task and keeps the digest file.
 

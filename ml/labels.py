@@ -362,3 +362,42 @@ BUILDERS_AT = {
     "factory_output": factory_output_labels_at,
     "field_return": field_return_labels_at,
 }
+
+
+# --------------------------------------------------------------------------- dispositions
+
+
+#: The warning workflow's history (reporting/workflow.py, docs/warnings.md), in the ops schema.
+DISPOSITIONS_TABLE = "warning_dispositions"
+
+
+def apply_dispositions(rows, dispositions, scope: str, entity_col: str, cutoff: date):
+    """Training rows (pandas, one per entity and ``score_date`` with ``label``) with the quality
+    engineers' verdicts as labels, when ``ml.labels_from_dispositions`` is on (docs/models.md).
+
+    A warning **confirmed** makes the entity's rows from its first warning day to the day of the
+    verdict positive; a **false alarm** makes them negative. Only verdicts recorded by ``cutoff``
+    count (a model trained at ``cutoff`` could not have known later ones); a warning's latest
+    verdict by then wins (``closed`` keeps the verdict before it). Rows with no verdict keep the
+    label derived from outcomes. Returns (rows, number of labels changed). Never called for
+    scoring: dispositions change what a model learns, never a score."""
+    import pandas as pd
+
+    if dispositions is None or len(dispositions) == 0 or len(rows) == 0:
+        return rows, 0
+    d = dispositions[dispositions["scope"] == scope].copy()
+    d["verdict_day"] = pd.to_datetime(d["changed_at"]).dt.date
+    d = d[(d["verdict_day"] <= cutoff) & d["to_status"].isin(["confirmed", "false_alarm"])]
+    if d.empty:
+        return rows, 0
+    d = d.sort_values("changed_at").drop_duplicates("warning_id", keep="last")
+    out = rows.copy()
+    days = pd.to_datetime(out["score_date"]).dt.date
+    changed = 0
+    for _, v in d.iterrows():
+        first = pd.Timestamp(v["first_warning"]).date()
+        hit = (out[entity_col] == v["entity_id"]) & (days >= first) & (days <= v["verdict_day"])
+        label = 1 if v["to_status"] == "confirmed" else 0
+        changed += int((out.loc[hit, "label"] != label).sum())
+        out.loc[hit, "label"] = label
+    return out, changed

@@ -296,3 +296,45 @@ def send_digest(digest_path: str | Path, cfg=None, force: bool = False) -> dict[
 def describe(result: dict[str, Any]) -> str:
     """One line for task logs and the CLI."""
     return html.unescape(f"{result['status']}: {result['subject']} -> {', '.join(result['recipients'])}")
+
+
+# --------------------------------------------------------------------------- preview
+
+
+def preview_html(eml: bytes) -> str:
+    """The HTML part of a received digest as a mail client shows it: every ``cid:`` reference
+    replaced by its inline image (as a data URI), so that a browser renders the mail offline."""
+    from email import message_from_bytes
+    from email import policy as email_policy
+
+    msg = message_from_bytes(eml, policy=email_policy.default)
+    body = msg.get_body(preferencelist=("html",))
+    if body is None:
+        raise ValueError("the message has no HTML part")
+    page = body.get_content()
+    for part in msg.walk():
+        cid = (part.get("Content-ID") or "").strip("<>")
+        if cid and part.get_content_maintype() == "image":
+            data = base64.b64encode(part.get_payload(decode=True)).decode("ascii")
+            page = page.replace(f"cid:{cid}", f"data:{part.get_content_type()};base64,{data}")
+    return page
+
+
+def screenshot(html_path: str | Path, png_path: str | Path, width: int = 1150, height: int = 2600) -> Path:
+    """A PNG of ``html_path`` rendered by headless Chromium (Debian package ``chromium``)."""
+    import shutil
+    import subprocess
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if not browser:
+        raise ValueError("no Chromium found: install it (apt-get install chromium) to take a screenshot")
+    png = Path(png_path).resolve()
+    png.parent.mkdir(parents=True, exist_ok=True)
+    flags = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars",
+             "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+    cmd = [browser, *flags, f"--window-size={width},{height}", f"--screenshot={png}",
+           Path(html_path).resolve().as_uri()]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    if done.returncode != 0 or not png.exists():
+        raise ValueError(f"chromium could not render {html_path}: {done.stderr.strip()[-500:]}")
+    return png

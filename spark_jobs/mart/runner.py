@@ -36,9 +36,11 @@ GOLD_MARTS = (
     "fct_spc_capability",
     "fct_supplier_lot_quality",
     "fct_field_return_cohorts",
+    "fct_quality_loss_daily",
     "fct_quality_loss",
     "fct_capability_grade",
     "fct_spc_rule_violations", "fct_yield_cusum",  # label-free detectors (docs/detectors.md)
+    "rpt_weekly_kpi_trends",  # the weekly digest's KPI trends (docs/digest-mail.md)
 )
 
 

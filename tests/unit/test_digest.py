@@ -1,14 +1,32 @@
-"""Digest pieces on hand-made frames: ISO weeks, 'new' warnings, the rendered page."""
+"""The weekly digest: warnings classified per week, KPI sections from the report model, the
+track record, and the page rendered by the Jinja template (reporting/templates/digest.html.j2)."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import pandas as pd
+import pytest
 
-from reporting.digest import charts, iso_week, kpi_changes, new_warnings, render
+from reporting.digest import (
+    affects,
+    charts,
+    dashboard_links,
+    decided_this_week,
+    digest_context,
+    iso_week,
+    kpi_sections,
+    new_warnings,
+    raised_by,
+    render,
+    track_record,
+    version_switches,
+    week_warnings,
+)
+from reporting.workflow import episodes
 
 MON = date(2026, 3, 9)
+SUN = MON + timedelta(days=6)
 
 
 def factors(name):
@@ -22,7 +40,7 @@ def scores():
         this_week = i >= 7
         rows += [
             ("factory_output", "L1", day, 0.9 if this_week else 0.1, this_week),  # new this week
-            ("factory_output", "L2", day, 0.8, True),  # warned both weeks: not new
+            ("factory_output", "L2", day, 0.8, True),  # warned both weeks: ongoing
             ("incoming_material", "LOT-1", day, 0.95 if i == 9 else 0.2, i == 9),
         ]
     df = pd.DataFrame(rows, columns=["scope", "entity_id", "score_date", "score", "is_warning"])
@@ -33,38 +51,171 @@ def scores():
     return df
 
 
+def trends(partial_days=3):
+    base = {"week_start_date": MON, "covered_days": partial_days, "is_partial_week": partial_days < 7}
+    return pd.DataFrame(
+        [
+            base | {"kpi": "rolled_fpy", "kpi_name": "Rolled first-pass yield", "value_unit": "share",
+                    "is_higher_better": True, "site_id": "SZX", "product_id": "AX100", "value": 0.90,
+                    "value_last_week": 0.95, "value_last_4_weeks": 0.94, "change_vs_last_week": -0.05,
+                    "change_vs_last_4_weeks": -0.04, "is_like_for_like": True, "basis": "route first attempts: 300"},
+            base | {"kpi": "cpk_below_1_33", "kpi_name": "Characteristics with Cpk below 1.33", "value_unit": "count",
+                    "is_higher_better": False, "site_id": "SZX", "product_id": None, "value": 2.0,
+                    "value_last_week": 1.0, "value_last_4_weeks": 1.5, "change_vs_last_week": 1.0,
+                    "change_vs_last_4_weeks": 0.5, "is_like_for_like": False, "basis": "characteristics graded: 9"},
+        ]
+    )
+
+
+def table_of(s):
+    t = episodes(s)
+    t["owner"] = "szx-quality"
+    t["status"] = "new"
+    t["escalated"] = False
+    return t
+
+
 def test_iso_week():
-    assert iso_week(date(2026, 3, 11)) == (MON, MON + timedelta(days=6), "2026-W11")
+    assert iso_week(date(2026, 3, 11)) == (MON, SUN, "2026-W11")
     assert iso_week(date(2026, 3, 15))[2] == "2026-W11"
 
 
-def test_new_warnings_exclude_entities_warned_the_week_before():
-    w = new_warnings(scores(), MON)
-    assert sorted(w["entity_id"]) == ["L1", "LOT-1"]
-    l1 = w[w["entity_id"] == "L1"].iloc[0]
-    assert l1["first_warning"] == MON and l1["days_warned"] == 7
-    assert w[w["entity_id"] == "LOT-1"].iloc[0]["first_warning"] == MON + timedelta(days=2)
-
-
-def test_render_holds_warnings_factors_versions_kpis_and_an_embedded_chart():
+def test_week_warnings_are_new_or_ongoing_with_the_week_top_day():
     s = scores()
-    rolled = pd.DataFrame(
+    w = week_warnings(episodes(s), s, MON, SUN)
+    state = dict(zip(w["entity_id"], w["state"], strict=True))
+    assert state == {"L1": "new", "L2": "ongoing", "LOT-1": "new"}
+    assert w.set_index("entity_id").loc["L1", "score"] == 0.9
+    n = new_warnings(s, MON)
+    assert sorted(n["entity_id"]) == ["L1", "LOT-1"]
+    assert n[n["entity_id"] == "LOT-1"].iloc[0]["first_warning"] == MON + timedelta(days=2)
+    # the week before: L2 was new then, L1 not warned at all
+    before = week_warnings(episodes(s), s, MON - timedelta(days=7), MON - timedelta(days=1))
+    assert list(before["entity_id"]) == ["L2"] and list(before["state"]) == ["new"]
+
+
+def test_raised_by_names_rule_or_model():
+    assert raised_by("rule:doa_rate", "rules-1") == {"kind": "rule", "text": "label-free rule doa_rate (rules-1)"}
+    assert raised_by("andon_field_return", 7)["kind"] == "model"
+
+
+def test_kpi_sections_format_changes_and_flag_what_got_worse():
+    (fpy, cpk) = kpi_sections(trends(), MON)
+    assert fpy["title"] == "Rolled first-pass yield" and fpy["partial"] and fpy["like_for_like"]
+    r = fpy["rows"][0]
+    assert (r["who"], r["value"], r["last_week"], r["change"]) == ("AX100 SZX", "90.00 %", "95.00 %", "-5.00 pts")
+    assert r["worse"] is True                      # yield fell: worse
+    c = cpk["rows"][0]
+    assert (c["value"], c["change"], c["worse"]) == ("2.00", "+1.00", True)  # more low-Cpk characteristics: worse
+    assert cpk["like_for_like"] is False
+    assert kpi_sections(trends(), MON + timedelta(days=7)) == []
+
+
+def test_track_record_counts_outcomes_and_pools_fpr_fnr():
+    t = pd.DataFrame(
         {
-            "product_id": ["P1", "P1"],
-            "site_id": ["S1", "S1"],
-            "week_start_date": [MON - timedelta(days=7), MON],
-            "rolled_fpy": [0.95, 0.90],
+            "scope": ["factory_output"] * 4 + ["incoming_material"],
+            "first_warning": [MON - timedelta(days=d) for d in (0, 7, 14, 70)] + [MON],
+            "status": ["confirmed", "false_alarm", "new", "confirmed", "acknowledged"],
         }
     )
-    kpis = kpi_changes(rolled, None, None, MON)
-    t = kpis["Rolled first-pass yield (%)"].iloc[0]
-    assert round(t["change (pts)"], 6) == -5.0
-    page = render("2026-W11", MON, MON + timedelta(days=6), new_warnings(s, MON), s, kpis, None,
-                  charts(s, rolled, MON + timedelta(days=6)))
+    q = pd.DataFrame(
+        {
+            "scope": ["factory_output"] * 3,
+            "method": ["model", "model", "baseline"],
+            "week_start_date": [MON, MON - timedelta(days=7), MON],
+            "negative_entity_weeks": [40, 60, 40],
+            "false_positive_entity_weeks": [1, 3, 9],
+            "positive_entity_weeks": [2, 2, 2],
+            "true_positive_entity_weeks": [1, 2, 0],
+        }
+    )
+    rec = {r["scope"]: r for r in track_record(t, q, SUN, weeks=8)}
+    f = rec["factory_output"]
+    # the warning of 70 days ago is outside the 8 weeks
+    assert (f["raised"], f["confirmed"], f["false_alarms"], f["undecided"]) == (3, 1, 1, 1)
+    assert f["confirmed_share"] == 0.5
+    assert f["fpr"] == pytest.approx(4 / 100) and f["fnr"] == pytest.approx(1 - 3 / 4)  # model rows only
+    assert rec["incoming_material"]["undecided"] == 1 and rec["incoming_material"]["fpr"] is None
+    assert rec["field_return"]["raised"] == 0 and rec["field_return"]["confirmed_share"] is None
+
+
+def test_decided_this_week_keeps_the_last_outcome():
+    h = pd.DataFrame(
+        {
+            "warning_id": ["A", "A", "B", "C"],
+            "scope": ["factory_output"] * 4,
+            "entity_id": ["L1", "L1", "L2", "L3"],
+            "to_status": ["acknowledged", "confirmed", "false_alarm", "confirmed"],
+            "actor": ["ann"] * 4,
+            "note": [None] * 4,
+            "changed_at": [datetime(2026, 3, 10), datetime(2026, 3, 11), datetime(2026, 3, 16), datetime(2026, 3, 2)],
+        }
+    )
+    d = decided_this_week(h, MON, SUN)
+    assert list(d["warning_id"]) == ["A"] and d.iloc[0]["to_status"] == "confirmed"
+
+
+def test_version_switches_mark_the_day_a_new_model_took_over():
+    s = scores()
+    s.loc[(s["scope"] == "factory_output") & (pd.to_datetime(s["score_date"]).dt.date >= MON), "model_version"] = "5"
+    assert version_switches(s) == [(MON, "factory_output")]
+
+
+def test_affects_in_words():
+    lots = pd.DataFrame({"supplier_lot_id": ["LOT-1"], "part_id": ["CAP-10U"], "supplier_id": ["SUP-A"],
+                         "units_built": [1200], "units_returned": [3]})
+    y = pd.DataFrame({"line_id": ["L1", "L1", "L1"], "station_type": ["ICT", "FT", "ICT"],
+                      "tested_date": [MON, MON, MON - timedelta(days=3)], "units_first_tested": [100, 99, 50]})
+    gold = {"fct_supplier_lot_quality": lots, "fct_station_daily_yield": y}
+    lot = affects("incoming_material", "LOT-1", MON, SUN, gold)
+    assert lot == "CAP-10U from SUP-A: 1,200 units built with it, 3 returned"
+    assert affects("factory_output", "L1", MON, SUN, gold) == f"100 units entered the line's route since {MON}"
+    build_lot = affects("field_return", "SZX-L1-AX100-20260302", MON, SUN, gold)
+    assert build_lot == "AX100 built on line SZX-L1 on 2026-03-02"
+
+
+def test_dashboard_links_only_when_configured():
+    assert dashboard_links({}) == []
+    raw = {"digest": {"superset_url": "http://bi.example:8088/", "dashboards": {"early-warnings": "Early warnings"}}}
+    assert dashboard_links(raw) == [{"title": "Early warnings", "url": "http://bi.example:8088/superset/dashboard/early-warnings/"}]
+
+
+def test_rendered_page_holds_warnings_kpis_track_record_and_escapes_text():
+    s = scores()
+    s = s[pd.to_datetime(s["score_date"]).dt.date <= MON + timedelta(days=2)].copy()  # Monday-Wednesday scored
+    s.loc[s["entity_id"] == "LOT-1", "entity_id"] = "LOT-<b>1</b>"
+    t = table_of(s)
+    t.loc[t["entity_id"] == "L2", "escalated"] = True
+    rolled = pd.DataFrame({"product_id": ["P1", "P1"], "site_id": ["S1", "S1"],
+                           "week_start_date": [MON - timedelta(days=7), MON], "rolled_fpy": [0.95, 0.90],
+                           "is_route_complete": [True, True]})
+    gold = {"rpt_weekly_kpi_trends": trends(), "fct_route_rolled_yield": rolled}
+    context, meta = digest_context(
+        SUN, s, gold, t, None, name_of=lambda n: {"L1_0": "ICT first-pass fail rate (day)"}.get(n, n),
+        links=[{"title": "Early warnings", "url": "http://bi/superset/dashboard/early-warnings/"}],
+    )
+    assert meta["new_warnings"] == {"incoming_material": 1, "factory_output": 1, "field_return": 0}
+    assert meta["escalated"] == 1 and meta["ongoing_warnings"]["factory_output"] == 1
+    page = render(context)
     assert page.count("<img") == 2 and "data:image/png;base64," in page
-    assert "L1" in page and "LOT-1" in page and "andon_factory_output v4" in page
-    assert "<span title='L1_0'>L1_0</span>: 0" in page  # top factors rendered (no names given: the column)
-    named = render("2026-W11", MON, MON + timedelta(days=6), new_warnings(s, MON), s, kpis, None, [],
-                   name_of=lambda n: {"L1_0": "ICT first-pass fail rate (day)"}.get(n, n))
-    assert "<span title='L1_0'>ICT first-pass fail rate (day)</span>: 0 <span class='c'>(+0.50)</span>" in named
-    assert "L2" not in page.split("<h2>Week-over-week KPIs</h2>")[0].split("New warnings")[1]
+    assert context["headline"] in page and "1 escalated" in context["headline"]
+    assert "factory 1" in context["headline"]
+    factory = page.split("Factory output (lines):")[1].split("<h3>")[0]
+    assert "1</span> new, 1 ongoing" in page.split("Factory output (lines):")[1][:60]
+    assert "L1" in factory and "L2" in factory and "Ongoing (first warned before this week" in factory
+    assert "<span title=\"L1_0\">ICT first-pass fail rate (day)</span>: 0 <span class=\"c\">(+0.50)</span>" in page
+    assert "model andon_factory_output v4" in page
+    assert "LOT-&lt;b&gt;1&lt;/b&gt;" in page and "LOT-<b>1</b>" not in page  # autoescaped
+    assert meta["partial_days"] == 3 and "(partial, 3 days)" not in context["headline"]
+    assert "partial week: 3 days" in page and "-5.00 pts" in page
+    assert "not like for like" in page  # the weekly Cpk count of a partial week
+    assert "track record" in page and 'href="http://bi/superset/dashboard/early-warnings/"' in page
+    assert "Needs a decision" in page
+
+
+def test_charts_skip_incomplete_routes():
+    s = scores()
+    rolled = pd.DataFrame({"product_id": ["P1"], "site_id": ["S1"], "week_start_date": [MON], "rolled_fpy": [0.5],
+                           "is_route_complete": [False]})
+    assert [t for t, _ in charts(s, rolled, SUN)] == ["Warnings per day"]

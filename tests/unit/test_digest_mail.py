@@ -19,9 +19,19 @@ from pathlib import Path
 
 import pytest
 
-from reporting.digest import charts, digest_meta, new_warnings, render
-from reporting.mail import MailError, already_sent, digest_message, html_to_text, mail_log, send_digest, subject_line
+from reporting.digest import digest_context, digest_meta, new_warnings, render
+from reporting.mail import (
+    MailError,
+    already_sent,
+    digest_message,
+    html_to_text,
+    mail_log,
+    preview_html,
+    send_digest,
+    subject_line,
+)
 from reporting.smtp_sink import eml_name, port_open, start_background, start_server, status, stop_background
+from reporting.workflow import episodes
 from tests.unit.test_digest import MON, scores
 
 
@@ -46,9 +56,8 @@ def mail_cfg(cfg, tmp_path):
 @pytest.fixture
 def digest_file(tmp_path) -> Path:
     s = scores()
-    page = render(
-        "2026-W11", MON, MON + timedelta(days=6), new_warnings(s, MON), s, {}, None, charts(s, None, MON + 6 * DAY)
-    )
+    t = episodes(s).assign(owner="szx-quality", status="new", escalated=False)
+    page = render(digest_context(MON + 6 * DAY, s, {}, t, None)[0])
     path = tmp_path / "digests" / "digest-2026-W11.html"
     path.parent.mkdir()
     path.write_text(page, encoding="utf-8")
@@ -88,6 +97,10 @@ def test_the_digest_arrives_as_multipart_html_with_inline_charts_and_a_text_part
         assert part.get_content().startswith(b"\x89PNG")
         assert part.get_content_disposition() == "inline"
     assert already_sent(mail_cfg, "2026-W11")
+    # what a mail client shows: the HTML part with every cid: resolved to its inline image
+    (eml,) = outbox.glob("*.eml")
+    preview = preview_html(eml.read_bytes())
+    assert "cid:" not in preview and preview.count("data:image/png;base64,") == len(cids)
 
 
 def test_a_week_is_mailed_once_unless_forced(mail_cfg, digest_file):

@@ -157,7 +157,8 @@ def test_marts_have_key_tests_and_hand_computed_unit_tests(manifest):
         assert (node_id, "unique") in tested and (node_id, "not_null") in tested, name
     assert any(n["name"].startswith("assert_statistics_macros") for n in tests)
     unit_tests = {u["model"] for u in manifest["unit_tests"].values()}
-    tested_marts = {"fct_spc_capability", "fct_route_rolled_yield", "fct_capability_grade", "fct_field_return_cohorts"}
+    tested_marts = {"fct_spc_capability", "fct_route_rolled_yield", "fct_capability_grade", "fct_field_return_cohorts",
+                    "rpt_weekly_kpi_trends"}
     assert tested_marts <= unit_tests
 
 

@@ -137,3 +137,39 @@ def test_features_of_a_window_equal_a_full_run_and_keep_the_other_days(spark, cf
         shutil.rmtree(path, ignore_errors=True)
         if os.path.exists(aside):
             shutil.move(aside, path)
+
+
+def test_dispositions_become_labels_only_when_known_at_the_cutoff():
+    import pandas as pd
+
+    from ml.labels import apply_dispositions
+
+    d0 = date(2026, 4, 1)
+    rows = pd.DataFrame(
+        {
+            "line_id": ["L1"] * 6 + ["L2"] * 6,
+            "score_date": [d0 + timedelta(days=i) for i in range(6)] * 2,
+            "label": [0] * 6 + [1] * 6,
+        }
+    )
+    hist = pd.DataFrame(
+        {
+            "warning_id": ["FO-1", "FO-1", "FO-2", "FO-3", "IM-1"],
+            "scope": ["factory_output", "factory_output", "factory_output", "factory_output", "incoming_material"],
+            "entity_id": ["L1", "L1", "L2", "L2", "L1"],
+            "first_warning": [d0 + timedelta(days=1)] * 2 + [d0 + timedelta(days=2), d0, d0],
+            "to_status": ["acknowledged", "confirmed", "false_alarm", "confirmed", "false_alarm"],
+            "changed_at": [pd.Timestamp(d0 + timedelta(days=2)), pd.Timestamp(d0 + timedelta(days=3)),
+                           pd.Timestamp(d0 + timedelta(days=4)), pd.Timestamp(d0 + timedelta(days=30)),
+                           pd.Timestamp(d0)],
+        }
+    )
+    out, changed = apply_dispositions(rows, hist, "factory_output", "line_id", d0 + timedelta(days=10))
+    # FO-1 confirmed on day 3: L1 days 1..3 positive; FO-2 false alarm on day 4: L2 days 2..4 negative;
+    # FO-3's verdict comes after the cutoff, IM-1 is another scope: ignored
+    assert list(out.loc[out["line_id"] == "L1", "label"]) == [0, 1, 1, 1, 0, 0]
+    assert list(out.loc[out["line_id"] == "L2", "label"]) == [1, 1, 0, 0, 0, 1]
+    assert changed == 6
+    assert list(rows["label"]) == [0] * 6 + [1] * 6          # the input is not modified
+    same, none = apply_dispositions(rows, hist, "factory_output", "line_id", d0 + timedelta(days=2))
+    assert none == 0 and same["label"].tolist() == rows["label"].tolist()  # only an acknowledgement by then

@@ -1,119 +1,31 @@
--- Internal and external quality loss per site and calendar month (DOMAIN):
---   internal loss = loss_cost_usd of failed test attempts (rework, scrap; IQC scrap included)
---                   at the site, by month of the test;
---   external loss = claim_cost_usd of field returns, by month the claim was received, attributed
---                   to the site that built / shipped the unit: the shipment's site, else the
---                   genealogy's site, else the serial prefix (<SITE>-<PRODUCT>-<n>, used by the
---                   installed base shipped before the data starts);
---   output value  = unit_value_usd of the units shipped by the site in the month;
---   rates         = loss / output value (null when the site shipped nothing that month).
+-- Internal and external quality loss per site and calendar month (DOMAIN): the days of
+-- fct_quality_loss_daily (where internal loss, external loss and output value are defined)
+-- added up by month;
+--   rates = loss / output value (null when the site shipped nothing that month).
 
 with
 
-test_results as (
+daily as (
 
-    select * from {{ ref('stg_mes__test_results') }}
-
-),
-
-shipments as (
-
-    select * from {{ ref('stg_mes__shipments') }}
+    select * from {{ ref('fct_quality_loss_daily') }}
 
 ),
 
-genealogy as (
-
-    select * from {{ ref('stg_mes__unit_genealogies') }}
-
-),
-
-returns as (
-
-    select * from {{ ref('stg_field_returns__returns') }}
-
-),
-
-internal_loss as (
+monthly as (
 
     select
         site_id,
-        {{ month_start('tested_at') }} as month_start_date,
-        sum(coalesce(loss_cost_usd, 0.0)) as internal_loss_usd,
-        count(case when disposition = 'SCRAP' then 1 end) as scrap_events,
-        count(case when disposition = 'REWORK' then 1 end) as rework_events
-    from test_results
-    group by site_id, {{ month_start('tested_at') }}
-
-),
-
-output_value as (
-
-    select
-        site_id,
-        {{ month_start('shipped_at') }} as month_start_date,
-        sum(unit_value_usd) as output_value_usd,
-        count(*) as units_shipped
-    from shipments
-    group by site_id, {{ month_start('shipped_at') }}
-
-),
-
-shipment_sites as (
-
-    select serial_number, max(site_id) as site_id from shipments group by serial_number
-
-),
-
-genealogy_sites as (
-
-    select serial_number, max(site_id) as site_id from genealogy group by serial_number
-
-),
-
-known_sites as (
-
-    select distinct site_id from shipments
-    union
-    select distinct site_id from test_results
-
-),
-
-attributed_returns as (
-
-    select
-        returns.rma_id,
-        returns.claim_cost_usd,
-        returns.received_at,
-        coalesce(shipment_sites.site_id, genealogy_sites.site_id, known_sites.site_id) as site_id,
-        shipment_sites.site_id is null and genealogy_sites.site_id is null as is_attributed_by_serial_prefix
-    from returns
-    left join shipment_sites on returns.serial_number = shipment_sites.serial_number
-    left join genealogy_sites on returns.serial_number = genealogy_sites.serial_number
-    left join known_sites on substring_index(returns.serial_number, '-', 1) = known_sites.site_id
-
-),
-
-external_loss as (
-
-    select
-        coalesce(site_id, 'UNATTRIBUTED') as site_id,
-        {{ month_start('received_at') }} as month_start_date,
-        sum(claim_cost_usd) as external_loss_usd,
-        count(*) as claims,
-        count(case when is_attributed_by_serial_prefix then 1 end) as claims_attributed_by_serial_prefix
-    from attributed_returns
-    group by coalesce(site_id, 'UNATTRIBUTED'), {{ month_start('received_at') }}
-
-),
-
-site_months as (
-
-    select site_id, month_start_date from internal_loss
-    union
-    select site_id, month_start_date from output_value
-    union
-    select site_id, month_start_date from external_loss
+        {{ month_start('loss_date') }} as month_start_date,
+        sum(output_value_usd) as output_value_usd,
+        sum(units_shipped) as units_shipped,
+        sum(internal_loss_usd) as internal_loss_usd,
+        sum(scrap_events) as scrap_events,
+        sum(rework_events) as rework_events,
+        sum(external_loss_usd) as external_loss_usd,
+        sum(claims) as claims,
+        sum(claims_attributed_by_serial_prefix) as claims_attributed_by_serial_prefix
+    from daily
+    group by site_id, {{ month_start('loss_date') }}
 
 ),
 
@@ -121,38 +33,25 @@ final as (
 
     select
         ---------- ids
-        cast(concat_ws('|', site_months.site_id, cast(site_months.month_start_date as string)) as string)
-            as quality_loss_id,
-        cast(site_months.site_id as string) as site_id,
+        cast(concat_ws('|', site_id, cast(month_start_date as string)) as string) as quality_loss_id,
+        cast(site_id as string) as site_id,
 
         ---------- numerics
-        cast(coalesce(output_value.output_value_usd, 0.0) as double) as output_value_usd,
-        cast(coalesce(output_value.units_shipped, 0) as bigint) as units_shipped,
-        cast(round(coalesce(internal_loss.internal_loss_usd, 0.0), 2) as double) as internal_loss_usd,
-        cast(coalesce(internal_loss.scrap_events, 0) as bigint) as scrap_events,
-        cast(coalesce(internal_loss.rework_events, 0) as bigint) as rework_events,
-        cast(round(coalesce(external_loss.external_loss_usd, 0.0), 2) as double) as external_loss_usd,
-        cast(coalesce(external_loss.claims, 0) as bigint) as claims,
-        cast(coalesce(external_loss.claims_attributed_by_serial_prefix, 0) as bigint)
-            as claims_attributed_by_serial_prefix,
-        cast(round(coalesce(internal_loss.internal_loss_usd, 0.0)
-            / nullif(output_value.output_value_usd, 0), 6) as double) as internal_loss_rate,
-        cast(round(coalesce(external_loss.external_loss_usd, 0.0)
-            / nullif(output_value.output_value_usd, 0), 6) as double) as external_loss_rate,
+        cast(output_value_usd as double) as output_value_usd,
+        cast(units_shipped as bigint) as units_shipped,
+        cast(round(internal_loss_usd, 2) as double) as internal_loss_usd,
+        cast(scrap_events as bigint) as scrap_events,
+        cast(rework_events as bigint) as rework_events,
+        cast(round(external_loss_usd, 2) as double) as external_loss_usd,
+        cast(claims as bigint) as claims,
+        cast(claims_attributed_by_serial_prefix as bigint) as claims_attributed_by_serial_prefix,
+        cast(round(internal_loss_usd / nullif(output_value_usd, 0), 6) as double) as internal_loss_rate,
+        cast(round(external_loss_usd / nullif(output_value_usd, 0), 6) as double) as external_loss_rate,
 
         ---------- dates
-        cast(site_months.month_start_date as date) as month_start_date
+        cast(month_start_date as date) as month_start_date
 
-    from site_months
-    left join internal_loss
-        on site_months.site_id = internal_loss.site_id
-        and site_months.month_start_date = internal_loss.month_start_date
-    left join output_value
-        on site_months.site_id = output_value.site_id
-        and site_months.month_start_date = output_value.month_start_date
-    left join external_loss
-        on site_months.site_id = external_loss.site_id
-        and site_months.month_start_date = external_loss.month_start_date
+    from monthly
 
 )
 
