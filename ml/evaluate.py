@@ -42,7 +42,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ml.rules import BASELINE_RULES, BASELINE_THRESHOLD, baseline_score, baseline_warning  # noqa: F401 (re-exported)
+from ml.rules import (  # noqa: F401 (re-exported)
+    BASELINE_RULES,
+    BASELINE_THRESHOLD,
+    DETECTOR_RULES,
+    DETECTOR_THRESHOLD,
+    baseline_score,
+    baseline_warning,
+    detector_score,
+    has_detector,
+)
 from ml.visibility import RULES as KPI_RULES
 from ml.visibility import visible_days
 
@@ -547,6 +556,14 @@ def evaluate(
         rows = s.merge(f[["entity_id", "score_date", "baseline_score"]], on=["entity_id", "score_date"], how="left")
         rows["baseline_score"] = rows["baseline_score"].fillna(0.0)
         rows["baseline"] = rows["baseline_score"] >= BASELINE_THRESHOLD[scope]
+        methods = {"model": ("is_warning", "score"), "baseline": ("baseline", "baseline_score")}
+        if has_detector(scope, f):
+            f["detector_score"] = detector_score(scope, f).to_numpy()
+            rows = rows.merge(f[["entity_id", "score_date", "detector_score"]], on=["entity_id", "score_date"],
+                              how="left")
+            rows["detector_score"] = rows["detector_score"].fillna(0.0)
+            rows["detector"] = rows["detector_score"] >= DETECTOR_THRESHOLD[scope]
+            methods["detector"] = ("detector", "detector_score")
         rows["is_warning"] = rows["is_warning"].fillna(False).astype(bool)
         rows = rows.rename(columns={"entity_id": "entity"})
         attrs = [c for c in ENTITY_ATTRS[scope] if c in f]
@@ -554,7 +571,6 @@ def evaluate(
             e: entity_keys(e, dict(zip(attrs, vals, strict=True)))
             for e, *vals in f[["entity_id", *attrs]].drop_duplicates("entity_id").itertuples(index=False)
         }
-        methods = {"model": ("is_warning", "score"), "baseline": ("baseline", "baseline_score")}
         results = {
             name: evaluate_method(scope, rows, rows[w], incidents, visible, grace_days, rows[sc], decoys, budgets, keys)
             for name, (w, sc) in methods.items()
@@ -569,6 +585,7 @@ def evaluate(
             "model_versions": sorted(s["model_version"].astype(str).unique(), key=_version_key),
             "kpi_rule": KPI_RULES[scope],
             "baseline_rule": BASELINE_RULES[scope],
+            **({"detector_rule": DETECTOR_RULES[scope]} if "detector" in methods else {}),
             "methods": list(methods),
             **results,
             "model_beats_baseline": better(model, base),

@@ -74,6 +74,12 @@ FEATURES = {
         "spc_max_sigma_ratio",
         "spc_oos_share_1d",
         "spc_points_1d",
+        # the mart's label-free detectors (detector_features; null until the mart has built them)
+        "yield_cusum_false_max_1d",
+        "yield_cusum_true_max_1d",
+        "yield_cusum_signals_7d",
+        "spc_violations_7d",
+        "spc_beyond_limits_7d",
     ],
     "field_return": [
         "days_since_build",
@@ -430,6 +436,8 @@ def factory_output_features(
         F.sum("n").cast("double").alias("spc_points_1d"),
     )
 
+    detectors = detector_features(silver, dates)
+
     lines = (
         unit_tests.select("line_id", F.to_date("tested_at").alias("first_seen"))
         .unionByName(spc.select("line_id", F.to_date("measured_at").alias("first_seen")))
@@ -441,6 +449,7 @@ def factory_output_features(
         grid.join(d1, ["line_id", "score_date"], "left")
         .join(d7, ["line_id", "score_date"], "left")
         .join(spc_line, ["line_id", "score_date"], "left")
+        .join(detectors, ["line_id", "score_date"], "left")
     )
     cols = []
     for s in UNIT_STATIONS:
@@ -458,6 +467,62 @@ def factory_output_features(
         "spc_max_sigma_ratio",
         "spc_oos_share_1d",
         F.coalesce("spc_points_1d", F.lit(0.0)).alias("spc_points_1d"),
+        *[F.col(c).cast("double").alias(c) for c in DETECTOR_FEATURES],
+    )
+
+
+#: gold detector tables (dbt, docs/detectors.md) the factory features read when they are given
+#: in the input dict (ml.jobs.load_silver adds them once the mart has built them)
+DETECTOR_TABLES = ("fct_yield_cusum", "fct_spc_rule_violations")
+DETECTOR_FEATURES = tuple(FEATURES["factory_output"][-5:])
+
+
+def detector_features(silver: dict[str, DataFrame], dates: DataFrame) -> DataFrame:
+    """Per (line, score date) the label-free detectors' evidence, known by the end of the day:
+
+    * ``yield_cusum_false_max_1d`` / ``yield_cusum_true_max_1d``: the largest upper CUSUM of false
+      fails (retest passed: the station) and of true fails (the product or process) over the
+      line's stations and the line itself that day (``gold.fct_yield_cusum``, in binomial sigmas;
+      a signal is C+ > h);
+    * ``yield_cusum_signals_7d``: station- and line-days signalling in the 7 days ``d-6 .. d``;
+    * ``spc_violations_7d``: Nelson-rule violations on the line's charts completed in ``d-6 .. d``
+      (``gold.fct_spc_rule_violations``; a violation counts on its last point's day, when it is
+      complete, so nothing is known before it could be), ``spc_beyond_limits_7d`` those of rules
+      1 and 5 (points beyond 3 or 2 sigma).
+
+    Without the detector tables in ``silver`` (the mart has not run yet) the columns are null."""
+    spark = dates.sparkSession
+    schema = "line_id string, score_date date, " + ", ".join(f"{c} double" for c in DETECTOR_FEATURES)
+    if not all(t in silver for t in DETECTOR_TABLES):
+        return spark.createDataFrame([], schema)
+    cusum = silver["fct_yield_cusum"].where(F.col("is_judged"))
+    daily = cusum.groupBy("line_id", F.col("tested_date").alias("event_date")).agg(
+        F.max("cusum_false").alias("false_max"),
+        F.max("cusum_true").alias("true_max"),
+        F.sum(
+            F.when(F.col("is_true_fail_signal") | F.col("is_false_fail_signal"), 1).otherwise(0)
+        ).alias("signals"),
+    )
+    today = dates.join(daily, F.col("event_date") == F.col("score_date")).select(
+        "line_id", "score_date", "false_max", "true_max"
+    )
+    signals = _accumulate(daily, ["line_id"], dates, ["signals"], window_days=7, suffix="_7d")
+    v = silver["fct_spc_rule_violations"]
+    violations = v.groupBy("line_id", F.col("last_point_date").alias("event_date")).agg(
+        F.count(F.lit(1)).alias("n"),
+        F.sum(F.when(F.col("rule_number").isin(1, 5), 1).otherwise(0)).alias("beyond"),
+    )
+    spc7 = _accumulate(violations, ["line_id"], dates, ["n", "beyond"], window_days=7, suffix="_7d")
+    keys = ["line_id", "score_date"]
+    grid = today.select(*keys).unionByName(signals.select(*keys)).unionByName(spc7.select(*keys)).distinct()
+    out = grid.join(today, keys, "left").join(signals, keys, "left").join(spc7, keys, "left")
+    return out.select(
+        *keys,
+        F.col("false_max").cast("double").alias("yield_cusum_false_max_1d"),
+        F.col("true_max").cast("double").alias("yield_cusum_true_max_1d"),
+        F.coalesce("signals_7d", F.lit(0)).cast("double").alias("yield_cusum_signals_7d"),
+        F.coalesce("n_7d", F.lit(0)).cast("double").alias("spc_violations_7d"),
+        F.coalesce("beyond_7d", F.lit(0)).cast("double").alias("spc_beyond_limits_7d"),
     )
 
 

@@ -107,6 +107,7 @@ def ml_settings(cfg: Settings, scope: str) -> dict[str, Any]:
         "replay_every_days": int(_num(ml.get("replay_every_days", 7))),
         "training_rows_per_job": int(_num(ml.get("training_rows_per_job", 1_500_000))),
         "labels": {k: _num(v) for k, v in (ml.get("labels", {}).get(scope) or {}).items()},
+        "labels_from_dispositions": str(ml.get("labels_from_dispositions", False)).lower() == "true",
     }
 
 
@@ -122,6 +123,15 @@ def load_silver(spark: SparkSession, cfg: Settings, cache: bool = True) -> dict[
     for table in SILVER_TABLES:
         df = spark.read.format("delta").load(cfg.table_path("silver", table))
         out[table] = df.cache() if cache else df
+    # the label-free detectors of the mart, read by the factory features (ml.features.detector_features)
+    detectors = {t: cfg.table_path("gold", t) for t in feat.DETECTOR_TABLES}
+    from delta.tables import DeltaTable
+
+    if all(DeltaTable.isDeltaTable(spark, p) for p in detectors.values()):
+        for table, path in detectors.items():
+            out[table] = spark.read.format("delta").load(path)
+    else:
+        log.warning("gold detector tables not built yet (run the quality mart): detector features are null")
     return out
 
 
@@ -306,6 +316,11 @@ def train_models(
         log.info("cutoff %s is after the last day in silver; training up to %s", cutoff, last)
         cutoff = last
     tracking, registry, artifacts = mlflow_uris(cfg)
+    dispositions = None
+    if any(ml_settings(cfg, s)["labels_from_dispositions"] for s in scopes):
+        from andon.tables import read_table
+
+        dispositions = read_table(cfg.table_path("ops", lab.DISPOSITIONS_TABLE))
     results = []
     for scope in scopes:
         if scope not in SCOPES:
@@ -329,11 +344,15 @@ def train_models(
         }
         chunks = chunk_cutoffs(cutoffs, rows_per_day, ms["training_rows_per_job"])
         for c, pdf in rows_by_cutoff(silver, features_df, scope, chunks, warmup_start, ms["labels"]):
+            relabelled = 0
+            if ms["labels_from_dispositions"]:
+                pdf, relabelled = lab.apply_dispositions(pdf, dispositions, scope, ENTITY[scope][1], c)
             base = {
                 "scope": scope,
                 "cutoff": c.isoformat(),
                 "rows": len(pdf),
                 "positives": int(pdf["label"].sum()) if len(pdf) else 0,
+                "labels_from_dispositions": relabelled,
             }
             if len(pdf) == 0 or pdf["label"].nunique() < 2 or pdf["score_date"].nunique() < 2:
                 reason = "no mature labels" if len(pdf) == 0 else "mature labels hold a single class or a single day"

@@ -82,3 +82,34 @@ def baseline_score(scope: str, features: pd.DataFrame) -> pd.Series:
 def baseline_warning(scope: str, features: pd.DataFrame) -> pd.Series:
     """Boolean per feature row: the simple baseline rule fires (see BASELINE_RULES)."""
     return baseline_score(scope, features) >= BASELINE_THRESHOLD[scope]
+
+
+# --------------------------------------------------------------------------- detectors
+
+#: label-free detectors of the mart (docs/detectors.md) read through the feature table, evaluated
+#: as the method ``detector`` next to the model and the baseline (ml.evaluate); scopes without a
+#: detector yet are absent
+DETECTOR_RULES = {
+    "factory_output": "retest-aware yield CUSUM (gold.fct_yield_cusum): the upper CUSUM of false fails or of "
+    "true fails on any station of the line, or the line itself, above h = 5 binomial sigmas",
+}
+DETECTOR_INPUTS = {
+    "factory_output": ("yield_cusum_false_max_1d", "yield_cusum_true_max_1d"),
+}
+#: the CUSUM decision limit h (dbt var yield_cusum_h); the detector score is C+ / h
+YIELD_CUSUM_H = 5.0
+DETECTOR_THRESHOLD = {"factory_output": float(np.nextafter(1.0, np.inf))}
+
+
+def has_detector(scope: str, features: pd.DataFrame) -> bool:
+    """The scope has a detector and the feature table carries its evidence (the mart built it)."""
+    cols = DETECTOR_INPUTS.get(scope, ())
+    return bool(cols) and all(c in features for c in cols) and features[list(cols)].notna().any().any()
+
+
+def detector_score(scope: str, features: pd.DataFrame) -> pd.Series:
+    """A continuous score whose threshold :data:`DETECTOR_THRESHOLD` is the detector's own signal."""
+    if scope == "factory_output":
+        f = features
+        return np.maximum(_f(f, "yield_cusum_false_max_1d"), _f(f, "yield_cusum_true_max_1d")) / YIELD_CUSUM_H
+    raise ValueError(f"no detector for scope {scope!r}")

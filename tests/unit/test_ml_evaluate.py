@@ -384,6 +384,49 @@ def test_evaluate_end_to_end_on_hand_made_frames():
     assert set(rep["weekly"]["method"]) == {"model", "baseline"}
 
 
+def test_detector_is_a_method_where_the_mart_built_its_evidence():
+    from ml.rules import DETECTOR_THRESHOLD, detector_score, has_detector
+
+    line = "SZX-L1"
+    scores = pd.DataFrame(
+        {
+            "scope": "factory_output",
+            "entity_id": line,
+            "score_date": [d(i) for i in range(6)],
+            "score": 0.1,
+            "is_warning": False,
+            "model_version": "2",
+        }
+    )
+    feats = pd.DataFrame(
+        {
+            "line_id": line,
+            "score_date": [d(i) for i in range(6)],
+            # the CUSUM crosses h = 5 on day 3 (false fails) and stays above on day 4 (true fails)
+            "yield_cusum_false_max_1d": [0.0, 1.0, 3.0, 5.5, 2.0, 0.0],
+            "yield_cusum_true_max_1d": [0.0, 0.0, 0.0, 0.0, 5.0000001, None],
+        }
+    )
+    assert has_detector("factory_output", feats) and not has_detector("field_return", feats)
+    assert not has_detector("factory_output", feats.assign(yield_cusum_false_max_1d=None, yield_cusum_true_max_1d=None))
+    fired = detector_score("factory_output", feats) >= DETECTOR_THRESHOLD["factory_output"]
+    assert fired.tolist() == [False, False, False, True, True, False]  # exactly 5 is not a signal (C+ > h)
+    assert not bool(detector_score("factory_output", feats.assign(yield_cusum_false_max_1d=5.0)).iloc[0]
+                    >= DETECTOR_THRESHOLD["factory_output"])
+    inc = ledger([("INC-3", "factory_output", "station", "SZX-L1-ICT", d(2).isoformat(), d(5).isoformat(),
+                   "fixture_wear")])
+    rep = evaluate(scores, {"factory_output": feats}, inc, as_of=d(30))
+    r = rep["scopes"]["factory_output"]
+    assert r["methods"] == ["model", "baseline", "detector"] and "CUSUM" in r["detector_rule"]
+    assert r["detector"]["detected"] == 1 and r["model"]["detected"] == 0
+    assert r["detector"]["per_incident"][0]["first_warning"] == d(3).isoformat()
+    assert set(rep["weekly"]["method"]) == {"model", "baseline", "detector"}
+    assert "| factory_output | detector | 1 | 1 |" in report_table(rep)
+    # a feature table without the detector columns (mart not built): no detector method
+    rep = evaluate(scores, {"factory_output": feats.drop(columns=["yield_cusum_true_max_1d"])}, inc, as_of=d(30))
+    assert rep["scopes"]["factory_output"]["methods"] == ["model", "baseline"]
+
+
 @pytest.mark.parametrize("scope", ["nope"])
 def test_unknown_scope_is_an_error(scope):
     with pytest.raises(ValueError):

@@ -268,3 +268,48 @@ def test_field_return_label_maturity(spark, silver_full):
     assert lab.field_return_labels(silver_full, keys, date(2026, 3, 7), **kw).count() == 0
     rows = lab.field_return_labels(silver_full, keys, date(2026, 3, 8), **kw).collect()
     assert [(r["label"], r["label_mature_date"]) for r in rows] == [(1, date(2026, 3, 8))]
+
+
+DETECTOR_SCHEMAS = {
+    "fct_yield_cusum": "line_id string, station_id string, monitor_level string, tested_date date, "
+    "is_judged boolean, cusum_true double, cusum_false double, is_true_fail_signal boolean, "
+    "is_false_fail_signal boolean",
+    "fct_spc_rule_violations": "line_id string, characteristic_id string, rule_number int, "
+    "first_point_date date, last_point_date date",
+}
+
+
+def test_factory_features_read_the_detectors_point_in_time(spark, silver_base):
+    day = D0.toordinal()
+
+    def d(k):
+        return date.fromordinal(day + k)
+
+    cusum = [
+        # line SZX-L1: a station's false-fail CUSUM rising to a signal on d0, the line's true fails
+        ("SZX-L1", "ICT-1", "station", d(-2), True, 0.0, 2.0, False, False),
+        ("SZX-L1", "ICT-1", "station", d(0), True, 0.5, 6.5, False, True),
+        ("SZX-L1", "FT-1", "station", d(0), True, 1.0, 0.0, False, False),
+        ("SZX-L1", None, "line", d(0), True, 1.5, 3.0, False, False),
+        ("SZX-L1", "ICT-1", "station", d(1), True, 0.0, 9.0, False, True),   # after d0: unseen on d0
+        ("SZX-L1", "SYS-1", "station", d(0), False, None, None, False, False),  # not judged: ignored
+    ]
+    violations = [
+        ("SZX-L1", "PASTE_HEIGHT", 1, d(-3), d(-3)),
+        ("SZX-L1", "PASTE_HEIGHT", 2, d(-12), d(-1)),
+        ("SZX-L1", "REFLOW_PEAK", 5, d(-9), d(-8)),   # completed 8 days before: outside the 7 days
+        ("SZX-L1", "REFLOW_PEAK", 3, d(-2), d(1)),    # completed after d0: unseen on d0
+    ]
+    silver = dict(silver_base)
+    silver["fct_yield_cusum"] = spark.createDataFrame(cusum, DETECTOR_SCHEMAS["fct_yield_cusum"])
+    silver["fct_spc_rule_violations"] = spark.createDataFrame(violations, DETECTOR_SCHEMAS["fct_spc_rule_violations"])
+    rows = _rows(feat.factory_output_features(silver, [D0, D1]), "line_id")
+    r = rows[("SZX-L1", D0)]
+    assert r["yield_cusum_false_max_1d"] == 6.5 and r["yield_cusum_true_max_1d"] == 1.5
+    assert r["yield_cusum_signals_7d"] == 1
+    assert r["spc_violations_7d"] == 2 and r["spc_beyond_limits_7d"] == 1
+    n = rows[("SZX-L1", D1)]
+    assert n["yield_cusum_false_max_1d"] == 9.0 and n["yield_cusum_signals_7d"] == 2 and n["spc_violations_7d"] == 3
+    # without the detector tables (the mart has not run) the columns exist and are null
+    plain = _rows(feat.factory_output_features(silver_base, [D0]), "line_id")[("SZX-L1", D0)]
+    assert all(plain[c] is None for c in feat.DETECTOR_FEATURES)
