@@ -65,7 +65,7 @@ class MailSettings:
         environ = os.environ if environ is None else environ
         mail = raw.get("mail") or {}
         smtp = mail.get("smtp") or {}
-        recipients = tuple(addr for role in (mail.get("recipients") or {}).values() for addr in (role or []))
+        recipients = recipient_list(mail.get("recipients") or {})
         security = str(smtp.get("security", "none")).lower()
         if security not in ("none", "starttls", "ssl"):
             raise ValueError(f"mail.smtp.security must be none, starttls or ssl, not {security!r}")
@@ -80,6 +80,31 @@ class MailSettings:
             user=environ.get(str(smtp.get("user_env", "ANDON_SMTP_USER"))) or None,
             password=environ.get(str(smtp.get("password_env", "ANDON_SMTP_PASSWORD"))) or None,
         )
+
+
+def recipient_list(config: dict[str, Any]) -> tuple[str, ...]:
+    """Every address of ``mail.recipients``, in order, each once. A role maps to a list of
+    addresses, or to sites each with a list (``site_quality: {SZX: [...], GDL: [...]}``); every
+    address listed receives the digest. A value that is not an address is refused."""
+    found: list[str] = []
+
+    def add(where: str, value: Any) -> None:
+        if value is None:
+            return
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                add(f"{where}.{key}", inner)
+            return
+        for addr in [value] if isinstance(value, str) else list(value):
+            addr = str(addr).strip()
+            if not re.fullmatch(r"[^@\s]+@[^@\s]+", addr):
+                raise ValueError(f"mail.recipients.{where}: {addr!r} is not a mail address")
+            if addr not in found:
+                found.append(addr)
+
+    for role, value in config.items():
+        add(str(role), value)
+    return tuple(found)
 
 
 # --------------------------------------------------------------------------- the message

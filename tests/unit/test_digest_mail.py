@@ -170,6 +170,19 @@ def test_message_needs_recipients_and_text_part_reads_tables():
         digest_message(page, "s", "from@example.com", [])
 
 
+def test_recipients_by_role_and_site_each_address_once():
+    from reporting.mail import recipient_list
+
+    config = {
+        "leadership": ["director@example.com"],
+        "site_quality": {"SZX": ["szx-qm@example.com", "director@example.com"], "GDL": "gdl-qm@example.com"},
+        "empty_role": None,
+    }
+    assert recipient_list(config) == ("director@example.com", "szx-qm@example.com", "gdl-qm@example.com")
+    with pytest.raises(ValueError, match=r"mail.recipients.site_quality.GDL: 'gdl quality' is not a mail address"):
+        recipient_list({"site_quality": {"GDL": ["gdl quality"]}})
+
+
 def test_sink_runs_in_the_background_and_stops_by_its_pid(mail_cfg, digest_file):
     outbox = Path(mail_cfg.raw["mail"]["sink"]["outbox"])
     try:
