@@ -303,7 +303,7 @@ def train_models(
     Returns one dict per (scope, cutoff).
     """
     from andon.spark import get_spark
-    from ml.train import fit_model, register_model
+    from ml.train import fit_model, promotion_decision, register_model
 
     cfg = cfg or settings()
     spark = get_spark(cfg)
@@ -330,6 +330,7 @@ def train_models(
         if cutoff < warmup_start:
             raise ValueError(f"cutoff {cutoff} is inside the warm-up ({first} + {ms['warmup_days']} days)")
         features_df = build_features(spark, cfg, silver, scope, first, cutoff)
+        champion = current_champion(scope, cfg)
         cutoffs = (
             replay_cutoffs(max(date.fromisoformat(str(replay_from)), warmup_start), cutoff, ms["replay_every_days"])
             if replay_from
@@ -373,20 +374,30 @@ def train_models(
                 log.warning("%s cutoff %s: not trained (%s)", scope, c, exc)
                 results.append({**base, "status": "skipped", "reason": str(exc)})
                 continue
+            fitted["gate"] = promotion_decision(fitted, champion)
             out = register_model(
                 fitted,
                 scope,
                 tracking,
                 registry_uri=registry,
                 artifact_location=artifacts,
+                alias="challenger",
                 tags={"training_cutoff": c.isoformat()},
             )
-            log.info("%s cutoff %s: registered %s v%s", scope, c, out["model_name"], out["version"])
+            if fitted["gate"]["promote"]:
+                champion = (fitted["booster"], fitted["features"])
+            log.info(
+                "%s cutoff %s: registered %s v%s, %s (%s)",
+                scope, c, out["model_name"], out["version"],
+                "champion" if fitted["gate"]["promote"] else "challenger not promoted", fitted["gate"]["reason"],
+            )
             results.append(
                 {
                     **base,
                     "status": "registered",
                     **{k: out[k] for k in ("model_name", "version", "threshold", "run_id")},
+                    "promoted": fitted["gate"]["promote"],
+                    "gate": fitted["gate"]["reason"],
                     "valid_auc": _finite(out["metrics"].get("valid_auc")),
                 }
             )
@@ -421,17 +432,31 @@ def model_versions(scope: str, cfg: Settings) -> list[dict[str, Any]]:
                 "training_cutoff": date.fromisoformat(tags["training_cutoff"]),
                 "threshold": float(tags["threshold"]),
                 "is_champion": str(mv.version) == str(champion),
+                # versions registered before the promotion gate carry no tag: they were champions
+                "promoted": tags.get("promoted", "true") == "true",
             }
         )
     return sorted(out, key=lambda v: int(v["version"]))
+
+
+def current_champion(scope: str, cfg: Settings) -> tuple[Any, list[str]] | None:
+    """The scope's champion as (LightGBM booster, feature list), None when there is none."""
+    import lightgbm as lgb
+
+    champion = [v for v in model_versions(scope, cfg) if v["is_champion"]]
+    if not champion:
+        return None
+    text, features = load_booster_text(champion[0], cfg)
+    return lgb.Booster(model_str=text), features
 
 
 def assign_versions(dates: list[date], versions: list[dict[str, Any]], mode: str) -> dict[str, list[date]]:
     """Which model version scores which date (pure).
 
     ``champion``: every date with the champion. ``replay``: each date with the most recent
-    version whose training cutoff is strictly before it (ties: the highest version); dates
-    before the first cutoff get no model.
+    version whose training cutoff is strictly before it (ties: the highest version) among the
+    versions the promotion gate promoted (what production would have scored with); dates before
+    the first cutoff get no model.
     """
     if mode not in ("champion", "replay"):
         raise ValueError("models must be 'champion' or 'replay'")
@@ -442,7 +467,7 @@ def assign_versions(dates: list[date], versions: list[dict[str, Any]], mode: str
             plan[champ[0]["version"]] = sorted(dates)
         return plan
     for d in sorted(dates):
-        usable = [v for v in versions if v["training_cutoff"] < d]
+        usable = [v for v in versions if v["training_cutoff"] < d and v.get("promoted", True)]
         if usable:
             best = max(usable, key=lambda v: (v["training_cutoff"], int(v["version"])))
             plan.setdefault(best["version"], []).append(d)

@@ -331,7 +331,48 @@ def fit_model(
         "label_col": label_col,
         "valid_fraction": valid_fraction,
         "false_alarm_budget": false_alarm_budget,
+        # the backtest window the promotion gate compares challenger and champion on
+        # (every column of the validation rows: a champion may read other features)
+        "validation": {"X": valid, "y": yv, "scores": sv, "groups": groups},
     }
+
+
+def promotion_decision(fitted: dict[str, Any], champion: tuple[Any, list[str]] | None) -> dict[str, Any]:
+    """The promotion gate (docs/models.md): a new version becomes ``champion`` only if it is at
+    least as good as the current champion on the new version's validation window (the latest
+    backtest window) at the scope's false-alarm budget.
+
+    Both are judged the same way: on the same rows, each gets the threshold with the highest
+    recall whose false-alarm rate (entity-weeks when the fit had groups) stays within the budget
+    (:func:`choose_threshold`); the challenger wins ties. ``champion`` is the champion's booster
+    and feature list, None when the scope has none (the challenger is promoted). A champion
+    reading a feature the rows lack cannot be compared: the challenger is promoted and the
+    reason says so. Returns promote, reason, challenger_recall, champion_recall,
+    challenger_false_alarm_rate, champion_false_alarm_rate."""
+    v = fitted["validation"]
+    budget = fitted["false_alarm_budget"]
+    new = choose_threshold(v["y"], v["scores"], budget, v["groups"])
+    out = {
+        "challenger_recall": new["recall"],
+        "challenger_false_alarm_rate": new["false_alarm_rate"],
+        "champion_recall": None,
+        "champion_false_alarm_rate": None,
+    }
+    if champion is None:
+        return {**out, "promote": True, "reason": "no champion yet"}
+    booster, features = champion
+    missing = [f for f in features if f not in v["X"].columns]
+    if missing:
+        return {**out, "promote": True, "reason": f"the champion reads features the rows lack: {', '.join(missing)}"}
+    old = choose_threshold(v["y"], booster.predict(v["X"][features].astype("float64")), budget, v["groups"])
+    out.update(champion_recall=old["recall"], champion_false_alarm_rate=old["false_alarm_rate"])
+    promote = new["recall"] >= old["recall"]
+    verdict = "at least as good as" if promote else "worse than"
+    reason = (
+        f"challenger recall {new['recall']:.3f} {verdict} the champion's {old['recall']:.3f} at a false-alarm "
+        f"budget of {budget:g} on {v['y'].sum()} positive and {len(v['y']) - v['y'].sum()} negative validation rows"
+    )
+    return {**out, "promote": promote, "reason": reason}
 
 
 # --------------------------------------------------------------------------- MLflow (lean)
@@ -417,6 +458,16 @@ def register_model(
     registry_uri = registry_uri or tracking_uri
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri)
     thr, p, metrics, features = fitted["threshold"], fitted["params"], fitted["metrics"], fitted["features"]
+    gate = fitted.get("gate")
+    if gate:  # the promotion gate's decision and both figures (promotion_decision)
+        metrics = {
+            **metrics,
+            **{
+                f"gate_{k}": float(v)
+                for k, v in gate.items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool)
+            },
+        }
     model_name = f"andon_{scope}"
     exp_name = experiment_name or f"andon_early_warning_{scope}"
     exp = client.get_experiment_by_name(exp_name)
@@ -424,6 +475,7 @@ def register_model(
     run_tags = {
         "andon.scope": scope,
         "andon.threshold": repr(thr["threshold"]),
+        **({"andon.gate_promote": str(gate["promote"]).lower(), "andon.gate_reason": gate["reason"]} if gate else {}),
         **{f"andon.{k}": v for k, v in (tags or {}).items()},
     }
     run = client.create_run(exp_id, run_name=f"train_{scope}")
@@ -466,16 +518,19 @@ def register_model(
         tags={
             "threshold": repr(thr["threshold"]),
             "false_alarm_budget": repr(fitted["false_alarm_budget"]),
+            **({"promoted": str(gate["promote"]).lower()} if gate else {}),
             **(tags or {}),
         },
     )
     version = str(mv.version)
     client.set_registered_model_alias(model_name, alias, version)
+    if gate and gate["promote"] and alias != "champion":
+        client.set_registered_model_alias(model_name, "champion", version)
     client.set_terminated(run_id)
     return {
         "model_name": model_name,
         "version": version,
-        "alias": alias,
+        "alias": "champion" if gate and gate["promote"] else alias,
         "threshold": thr["threshold"],
         "run_id": run_id,
         "metrics": metrics,

@@ -32,6 +32,14 @@ def test_replay_scores_each_date_with_the_latest_version_trained_strictly_before
     assert plan == {"1": [c1 + timedelta(days=1), c2], "3": [c2 + timedelta(days=1)]}
 
 
+def test_replay_skips_versions_the_gate_did_not_promote():
+    c1, c2 = date(2026, 3, 10), date(2026, 3, 17)
+    versions = [v(1, c1), {**v(2, c2), "promoted": False}]
+    dates = [c1 + timedelta(days=1), c2 + timedelta(days=1)]
+    # production kept v1 as champion after c2: the replay scores with v1 too
+    assert assign_versions(dates, versions, "replay") == {"1": dates}
+
+
 def test_champion_scores_every_date():
     versions = [v(1, date(2026, 3, 10)), v(2, date(2026, 3, 17), champion=True)]
     dates = days_between(date(2026, 3, 1), date(2026, 3, 3))

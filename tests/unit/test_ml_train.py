@@ -166,3 +166,48 @@ def test_fit_model_holds_its_budget_in_entity_weeks():
     assert by_week["threshold"]["threshold"] >= by_row["threshold"]["threshold"]  # weeks are the stricter unit
     with pytest.raises(KeyError, match="entity id must stay"):
         fit_model(df.drop(columns="line_id"), "label", "factory_output", feature_cols=feats, group_col="line_id")
+
+
+def test_promotion_gate_compares_both_at_the_budget_on_the_same_window(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    from ml.train import fit_model, promotion_decision, register_model
+
+    df = _synthetic(n_days=60)
+    feats = [f"f{i}" for i in range(7)]
+    good = fit_model(df, "label", "factory_output", feature_cols=feats, false_alarm_budget=0.1, group_col="line_id",
+                     params={"n_estimators": 60})
+    # a model that only reads noise: on the same validation rows its recall at the budget is lower
+    noise = fit_model(df, "label", "factory_output", feature_cols=["f5", "f6"], false_alarm_budget=0.1,
+                      group_col="line_id", params={"n_estimators": 60})
+    first = promotion_decision(good, None)
+    assert first["promote"] and first["reason"] == "no champion yet" and first["champion_recall"] is None
+    worse = promotion_decision(noise, (good["booster"], good["features"]))
+    assert not worse["promote"] and worse["challenger_recall"] < worse["champion_recall"]
+    assert "worse than the champion's" in worse["reason"]
+    # the champion's figure is exactly choose_threshold of its own scores on the challenger's window
+    v = noise["validation"]
+    ref = choose_threshold(v["y"], good["booster"].predict(v["X"][good["features"]]), 0.1, v["groups"])
+    assert worse["champion_recall"] == ref["recall"]
+    better = promotion_decision(good, (noise["booster"], noise["features"]))
+    assert better["promote"] and better["challenger_recall"] >= better["champion_recall"]
+    # a champion reading a feature the rows lack cannot be compared: promote, and say why
+    lacking = promotion_decision(noise, (good["booster"], ["f0", "gone"]))
+    assert lacking["promote"] and "gone" in lacking["reason"]
+
+    # registered as challenger; the champion alias moves only when the gate says so; both figures logged
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    art = (tmp_path / "artifacts").as_uri()
+    good["gate"] = first
+    one = register_model(good, "factory_output", uri, artifact_location=art, alias="challenger")
+    noise["gate"] = worse
+    two = register_model(noise, "factory_output", uri, artifact_location=art, alias="challenger")
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    assert str(client.get_model_version_by_alias("andon_factory_output", "champion").version) == one["version"]
+    assert str(client.get_model_version_by_alias("andon_factory_output", "challenger").version) == two["version"]
+    assert (one["alias"], two["alias"]) == ("champion", "challenger")
+    run = client.get_run(two["run_id"])
+    assert run.data.tags["andon.gate_promote"] == "false"
+    assert run.data.metrics["gate_champion_recall"] == pytest.approx(worse["champion_recall"])
+    assert run.data.metrics["gate_challenger_recall"] == pytest.approx(worse["challenger_recall"])
+    assert client.get_model_version("andon_factory_output", two["version"]).tags["promoted"] == "false"
