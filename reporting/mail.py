@@ -224,7 +224,8 @@ def subject_line(meta: dict[str, Any]) -> str:
         parts.append(f"grade {change['site_id']} {change['before']} -> {change['after']}")
     week = meta.get("week", "?")
     if meta.get("partial_days"):
-        week += f" (partial, {int(meta['partial_days'])} days)"
+        n = int(meta["partial_days"])
+        week += f" (partial, {n} day{'s' if n != 1 else ''})"
     return f"Andon {week}: " + ", ".join(parts)
 
 

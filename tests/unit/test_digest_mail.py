@@ -138,7 +138,7 @@ def test_subject_line_says_partial_weeks_escalations_and_grade_changes():
         "grade_changes": [{"site_id": "SZX", "before": 3, "after": 2}],
     }
     assert subject_line(meta) == (
-        "Andon 2026-W22 (partial, 1 days): 3 new warnings (incoming 3, factory 0, field 0), 1 escalated, "
+        "Andon 2026-W22 (partial, 1 day): 3 new warnings (incoming 3, factory 0, field 0), 1 escalated, "
         "grade SZX 3 -> 2"
     )
     assert subject_line({"week": "2026-W23", "new_warnings": {"field_return": 1}}) == (
