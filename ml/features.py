@@ -28,8 +28,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date
 
+import pandas as pd
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 PRIMARY_KEYS = {
     "test_results": ["test_result_id"],
@@ -97,6 +99,10 @@ FEATURES = {
         "first_attempt_fails",
         "first_attempt_fail_rate",
         "iqc_failed_component_share",
+        # returns against the product's Weibull life model given the lot's exposure (ml/exposure.py)
+        "exposure_expected_returns",
+        "exposure_return_ratio",
+        "exposure_surprise",
     ],
 }
 
@@ -635,9 +641,12 @@ def field_return_features(
         )
     )
 
+    expected = expected_returns(ship, rma, unit_lot, dates, max_lot_age_days)
+
     j = ["build_lot_id", "score_date"]
     out = (
         grid.join(built, j, "left")
+        .join(expected, j, "left")
         .join(shipped, j, "left")
         .join(first_ship, j, "left")
         .join(returns, j, "left")
@@ -665,7 +674,61 @@ def field_return_features(
         F.col("fa_fails").cast("double").alias("first_attempt_fails"),
         _ratio("fa_fails", "fa_n").alias("first_attempt_fail_rate"),
         _ratio("placements_bad", "placements").alias("iqc_failed_component_share"),
+        F.col("expected").alias("exposure_expected_returns"),
+        _ratio("returns", "expected").alias("exposure_return_ratio"),
+        _poisson_surprise(F.col("returns").cast("double"), F.col("expected")).alias("exposure_surprise"),
     )
+
+
+@F.pandas_udf(T.DoubleType())
+def _poisson_surprise(observed: pd.Series, expected: pd.Series) -> pd.Series:
+    from ml.exposure import poisson_surprise
+
+    return pd.Series(poisson_surprise(observed.to_numpy(), expected.to_numpy()))
+
+
+def expected_returns(
+    ship: DataFrame, rma: DataFrame, unit_lot: DataFrame, dates: DataFrame, max_age_days: int
+) -> DataFrame:
+    """Per (build lot, score date) the returns expected so far from the lot's exposure: the sum
+    over its shipped units of the product's Weibull F(age) (ml/exposure.py; the fit of the score
+    date's week, from data received before its Monday). Null when the product has no fit yet."""
+    from ml.exposure import weekly_fits
+
+    spark = dates.sparkSession
+    units = ship.groupBy("serial_number", "product_id").agg(F.to_date(F.min("shipped_at")).alias("ship_date"))
+    shipped = units.groupBy("product_id", "ship_date").agg(F.count(F.lit(1)).alias("units")).toPandas()
+    returned = (
+        rma.select("serial_number", "received_at")
+        .join(units, "serial_number")
+        .groupBy("product_id", "ship_date", F.to_date("received_at").alias("received_date"))
+        .agg(F.count(F.lit(1)).alias("returns"))
+        .toPandas()
+    )
+    weeks = sorted({r["w"] for r in dates.select(F.date_trunc("week", "score_date").cast("date").alias("w")).collect()})
+    fits = weekly_fits(shipped, returned, weeks)
+    schema = "product_id string, fit_date date, weibull_lambda double, weibull_rho double"
+    fit_df = spark.createDataFrame(fits[["product_id", "fit_date", "weibull_lambda", "weibull_rho"]]
+                                   if len(fits) else [], schema)
+    lot_ship = units.join(unit_lot, "serial_number").groupBy("build_lot_id", "product_id", "ship_date").agg(
+        F.count(F.lit(1)).alias("units")
+    )
+    age = F.datediff(F.col("d.score_date"), F.col("x.ship_date"))
+    exposed = (
+        lot_ship.alias("x")
+        .join(F.broadcast(dates.alias("d")), (age >= 0) & (age <= max_age_days))
+        .withColumn("fit_date", F.date_trunc("week", F.col("d.score_date")).cast("date"))
+        .join(F.broadcast(fit_df.alias("f")), ["product_id", "fit_date"])
+        .select(
+            F.col("x.build_lot_id").alias("build_lot_id"),
+            F.col("d.score_date").alias("score_date"),
+            (
+                F.col("x.units")
+                * (1.0 - F.exp(-F.pow((age + 1).cast("double") / F.col("f.weibull_lambda"), F.col("f.weibull_rho"))))
+            ).alias("e"),
+        )
+    )
+    return exposed.groupBy("build_lot_id", "score_date").agg(F.sum("e").alias("expected"))
 
 
 BUILDERS = {

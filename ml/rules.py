@@ -90,15 +90,19 @@ def baseline_warning(scope: str, features: pd.DataFrame) -> pd.Series:
 #: as the method ``detector`` next to the model and the baseline (ml.evaluate); scopes without a
 #: detector yet are absent
 DETECTOR_RULES = {
+    "field_return": "warranty monitoring with exposure (ml/exposure.py): at least 3 returns of the build lot and a "
+    "one-sided Poisson p < 0.001 against the returns its units' days in the field lead the product's Weibull "
+    "life model to expect",
     "factory_output": "retest-aware yield CUSUM (gold.fct_yield_cusum): the upper CUSUM of false fails or of "
     "true fails on any station of the line, or the line itself, above h = 5 binomial sigmas",
 }
 DETECTOR_INPUTS = {
     "factory_output": ("yield_cusum_false_max_1d", "yield_cusum_true_max_1d"),
+    "field_return": ("exposure_surprise", "returns_so_far"),
 }
 #: the CUSUM decision limit h (dbt var yield_cusum_h); the detector score is C+ / h
 YIELD_CUSUM_H = 5.0
-DETECTOR_THRESHOLD = {"factory_output": float(np.nextafter(1.0, np.inf))}
+DETECTOR_THRESHOLD = {scope: float(np.nextafter(1.0, np.inf)) for scope in ("factory_output", "field_return")}
 
 
 def has_detector(scope: str, features: pd.DataFrame) -> bool:
@@ -109,7 +113,13 @@ def has_detector(scope: str, features: pd.DataFrame) -> bool:
 
 def detector_score(scope: str, features: pd.DataFrame) -> pd.Series:
     """A continuous score whose threshold :data:`DETECTOR_THRESHOLD` is the detector's own signal."""
+    f = features
     if scope == "factory_output":
-        f = features
         return np.maximum(_f(f, "yield_cusum_false_max_1d"), _f(f, "yield_cusum_true_max_1d")) / YIELD_CUSUM_H
+    if scope == "field_return":
+        from ml.exposure import DETECTOR_MIN_RETURNS, DETECTOR_SURPRISE
+
+        # surprise / 3 above 1 is p < 0.001; lots with fewer than 3 returns score 0
+        enough = _f(f, "returns_so_far") >= DETECTOR_MIN_RETURNS
+        return (_f(f, "exposure_surprise") / DETECTOR_SURPRISE).where(enough, 0.0)
     raise ValueError(f"no detector for scope {scope!r}")

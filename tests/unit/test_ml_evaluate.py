@@ -427,6 +427,15 @@ def test_detector_is_a_method_where_the_mart_built_its_evidence():
     assert rep["scopes"]["factory_output"]["methods"] == ["model", "baseline"]
 
 
+def test_field_return_detector_needs_three_returns_and_p_below_one_in_a_thousand():
+    from ml.rules import DETECTOR_THRESHOLD, detector_score, has_detector
+
+    f = pd.DataFrame({"returns_so_far": [3, 2, 5, 4], "exposure_surprise": [3.2, 9.0, 2.9, None]})
+    assert has_detector("field_return", f)
+    fired = detector_score("field_return", f) >= DETECTOR_THRESHOLD["field_return"]
+    assert fired.tolist() == [True, False, False, False]
+
+
 @pytest.mark.parametrize("scope", ["nope"])
 def test_unknown_scope_is_an_error(scope):
     with pytest.raises(ValueError):

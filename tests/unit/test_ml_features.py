@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import pytest
 
@@ -313,3 +313,39 @@ def test_factory_features_read_the_detectors_point_in_time(spark, silver_base):
     # without the detector tables (the mart has not run) the columns exist and are null
     plain = _rows(feat.factory_output_features(silver_base, [D0]), "line_id")[("SZX-L1", D0)]
     assert all(plain[c] is None for c in feat.DETECTOR_FEATURES)
+
+
+def test_expected_returns_sum_the_weekly_weibull_over_the_lot_units(spark):
+    import pandas as pd
+
+    from ml.exposure import weekly_fits, weibull_cdf
+
+    s0 = date(2026, 1, 5)  # a Monday
+    units, lots, rma = [], [], []
+    for i in range(40):  # 40 units of AX100 shipped on 4 days, 10 a day; lot A holds the first 20
+        serial = f"U{i:03d}"
+        units.append((f"S{i}", serial, "AX100", datetime(2026, 1, 5 + i // 10, 9)))
+        lots.append((serial, "A" if i < 20 else "B"))
+    for i in range(8):  # 8 returns of lot A's units, received 3..10 days after shipping
+        rma.append((f"R{i}", f"U{i:03d}", "AX100", False, datetime(2026, 1, 5 + i // 10 + 3 + i, 12)))
+    ship = spark.createDataFrame(units, SCHEMAS["shipments"])
+    returns = spark.createDataFrame(rma, SCHEMAS["field_returns"])
+    unit_lot = spark.createDataFrame(lots, "serial_number string, build_lot_id string")
+    day = date(2026, 1, 27)  # a Tuesday: the fit of Monday 01-26 (returns received before it)
+    dates = spark.createDataFrame([(day,)], "score_date date")
+    rows = feat.expected_returns(ship, returns, unit_lot, dates, 180).collect()
+    got = {r["build_lot_id"]: r["expected"] for r in rows}
+    days = [s0 + timedelta(days=k) for k in range(4)]
+    shipped = pd.DataFrame({"product_id": "AX100", "ship_date": days, "units": 10})
+    ret = pd.DataFrame(
+        {"product_id": "AX100", "ship_date": [s0 + timedelta(days=i // 10) for i in range(8)],
+         "received_date": [date(2026, 1, 5 + i // 10 + 3 + i) for i in range(8)], "returns": 1}
+    )
+    fit = weekly_fits(shipped, ret, [date(2026, 1, 26)]).iloc[0]
+    ages = [(day - (s0 + timedelta(days=k))).days + 1 for k in range(4)]
+    want_a = sum(10 * weibull_cdf(a, fit["weibull_lambda"], fit["weibull_rho"]) for a in ages[:2])
+    want_b = sum(10 * weibull_cdf(a, fit["weibull_lambda"], fit["weibull_rho"]) for a in ages[2:])
+    assert got["A"] == pytest.approx(want_a, rel=1e-9) and got["B"] == pytest.approx(want_b, rel=1e-9)
+    # a day in a week whose Monday knew fewer than 5 returns has no life model: no row
+    early = spark.createDataFrame([(date(2026, 1, 8),)], "score_date date")
+    assert feat.expected_returns(ship, returns, unit_lot, early, 180).count() == 0
