@@ -652,13 +652,15 @@ def apply_models(
 
 def rule_scores(spark: SparkSession, rows: DataFrame, scope: str, dates: list[date]) -> DataFrame:
     """Cold start: score the feature rows of ``dates`` with the scope's label-free rule
-    (:mod:`ml.rules`), shaped to the scores contract.
+    (:func:`ml.rules.cold_start`: the baseline rule, or the scope's detector where the harness
+    showed it better), shaped to the scores contract.
 
     The score is the rule's continuous score and the threshold its own, so ``is_warning`` is
     exactly the rule; ``model_name`` is ``rule:<name>`` and ``model_version``
     :data:`ml.rules.RULES_VERSION`. A warning lists the rule in words and the values it read."""
     entity_type, id_col = ENTITY[scope]
-    inputs = [c for c in rules.RULE_INPUTS[scope] if c in rows.columns]
+    rule = rules.cold_start(scope)
+    inputs = [c for c in rule["inputs"] if c in rows.columns]
     picked = rows.where(F.col("score_date").isin(list(dates))).select(
         F.col(id_col).cast("string").alias("entity_id"),
         F.col("score_date").cast("date").alias("score_date"),
@@ -668,17 +670,17 @@ def rule_scores(spark: SparkSession, rows: DataFrame, scope: str, dates: list[da
 
     def _run(frames):
         for pdf in frames:
-            pdf["score"] = rules.baseline_score(scope, pdf).astype("float64").to_numpy()
+            pdf["score"] = rule["score"](pdf).astype("float64").to_numpy()
             yield pdf
 
-    threshold = float(rules.BASELINE_THRESHOLD[scope])
+    threshold = float(rule["threshold"])
     scored = picked.mapInPandas(_run, schema)
     warning = F.col("score") >= F.lit(threshold)
     factors = F.array(
         F.struct(
             F.lit("rule").alias("feature"),
             F.lit(None).cast("double").alias("contribution"),
-            F.lit(rules.BASELINE_RULES[scope]).alias("value"),
+            F.lit(rule["description"]).alias("value"),
         ),
         *[
             F.struct(

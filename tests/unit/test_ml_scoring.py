@@ -5,6 +5,7 @@ from __future__ import annotations
 import lightgbm as lgb
 import numpy as np
 import pyarrow as pa
+import pytest
 
 from ml.jobs import score_batches
 from ml.train import explain_arrays
@@ -70,8 +71,8 @@ def test_cold_start_dates_are_scored_by_the_scopes_rule(spark):
 
     d1, d2 = dt.date(2026, 3, 2), dt.date(2026, 3, 3)
     rows = spark.createDataFrame(
-        [("B1", d1, 0.05, 3.0), ("B2", d1, 0.05, 1.0), ("B3", d1, 0.01, 5.0), ("B1", d2, 0.05, 3.0)],
-        "build_lot_id string, score_date date, doa_rate_so_far double, doa_so_far double",
+        [("B1", d1, 3.0, 3.5), ("B2", d1, 2.0, 9.0), ("B3", d1, 5.0, 2.0), ("B1", d2, 3.0, 3.5)],
+        "build_lot_id string, score_date date, returns_so_far double, exposure_surprise double",
     )
     out = conform_scores(spark, rule_scores(spark, rows, "field_return", [d1]))
     got = {r["entity_id"]: r for r in out.collect()}
@@ -80,12 +81,20 @@ def test_cold_start_dates_are_scored_by_the_scopes_rule(spark):
         (f.name, f.dataType.simpleString()) for f in SCORES_SCHEMA
     ]
     assert sorted(got) == ["B1", "B2", "B3"]  # only the cold-start date
-    # >= 2 DOA returns and DOA rate >= 2 %: only B1; B2 has one DOA, B3 a low rate
+    # field returns start cold with the exposure detector: >= 3 returns and p < 0.001 (surprise > 3):
+    # only B1; B2 has two returns, B3 is not surprising enough
     assert [e for e, r in sorted(got.items()) if r["is_warning"]] == ["B1"]
     b1 = got["B1"]
-    assert b1["model_name"] == "rule:doa_threshold" and b1["model_version"] == rules.RULES_VERSION
-    assert b1["threshold"] == rules.BASELINE_THRESHOLD["field_return"] and b1["score"] == 0.05
+    assert b1["model_name"] == "rule:exposure_poisson_test" and b1["model_version"] == rules.RULES_VERSION
+    assert b1["threshold"] == rules.DETECTOR_THRESHOLD["field_return"] and b1["score"] == pytest.approx(3.5 / 3)
     factors = {f["feature"]: f["value"] for f in b1["top_factors"]}
-    assert factors["rule"] == rules.BASELINE_RULES["field_return"] and factors["doa_so_far"] == "3.0"
+    assert factors["rule"] == rules.DETECTOR_RULES["field_return"] and factors["returns_so_far"] == "3.0"
     assert got["B2"]["top_factors"] == [] and got["B2"]["score"] == 0.0
+    # a scope without a better detector starts with its baseline rule (SPC rule 1 on the line)
+    lines = spark.createDataFrame(
+        [("L1", d1, 3.5, 0.0), ("L2", d1, 2.0, 0.0)],
+        "line_id string, score_date date, spc_max_shift_sigma double, spc_oos_share_1d double",
+    )
+    f = {r["entity_id"]: r for r in rule_scores(spark, lines, "factory_output", [d1]).collect()}
+    assert f["L1"]["is_warning"] and not f["L2"]["is_warning"] and f["L1"]["model_name"] == "rule:spc_rule_1"
     out.unpersist()
