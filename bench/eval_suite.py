@@ -190,6 +190,14 @@ def run(out_dir: str, scenario: str = "standard", seeds: tuple[int, ...] = (1, 2
     params = {"scenario": scenario, "seeds": list(seeds), "scale": scale if scale is not None else "scenario's",
               "days": days if days is not None else "scenario's",
               "runs": [{k: v for k, v in r.items() if k != "report"} for r in runs]}
+    result, md = write_results(out_dir, pooled, params)
+    print(md)
+    return result
+
+
+def write_results(out_dir: str | Path, pooled: dict[str, Any], params: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """Write ``eval-suite-<ts>.json`` and ``eval-suite-latest.md`` to ``out_dir``; returns the
+    result written to the JSON and the Markdown."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -197,8 +205,7 @@ def run(out_dir: str, scenario: str = "standard", seeds: tuple[int, ...] = (1, 2
     (out / f"eval-suite-{stamp}.json").write_text(json.dumps(result, indent=2, default=str))
     md = pooled_markdown(pooled, params)
     (out / "eval-suite-latest.md").write_text(md)
-    print(md)
-    return result
+    return result, md
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -211,13 +218,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=None, help="days (default: the scenario's horizon)")
     parser.add_argument("--out", default="bench/results", help="folder for the results")
     parser.add_argument("--pool", nargs="*", metavar="REPORT_JSON",
-                        help="only pool existing evaluation-*.json reports (no runs)")
+                        help="only pool existing evaluation-*.json reports (no runs); written to --out like a run")
     args = parser.parse_args(argv)
     if args.pool is not None:
         if not args.pool:
             parser.error("--pool needs at least one report file")
         pooled = pool_reports([json.loads(Path(p).read_text()) for p in args.pool])
-        print(pooled_markdown(pooled, {"scenario": "given reports", "seeds": args.pool}))
+        params = {"scenario": args.scenario, "seeds": args.pool, "scale": args.scale, "days": args.days}
+        print(write_results(args.out, pooled, params)[1])
         return 0
     try:
         seeds = tuple(int(s) for s in args.seeds.replace(",", " ").split())

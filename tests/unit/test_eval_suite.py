@@ -69,3 +69,21 @@ def test_pooling_sums_counts_across_seeds_before_computing_rates():
 
 def test_pooling_of_no_reports_is_empty():
     assert pool_reports([]) == {"seeds": 0, "budgets": [], "scopes": {}, "by_kind": []}
+
+
+def test_pool_only_writes_its_results_like_a_run(tmp_path):
+    import json
+
+    from bench.eval_suite import main
+
+    r1 = tmp_path / "r1.json"
+    r1.write_text(json.dumps(_report(
+        _method([_incident("defective_lot", "2%", "2026-01-05", 3.0, True)], 1, 100, 2, 1),
+        _method([_incident("defective_lot", "2%", None, None, False)], 0, 100, 0, 0))))
+    out = tmp_path / "out"
+    assert main(["--pool", str(r1), "--out", str(out), "--scale", "0.3"]) == 0
+    (written,) = out.glob("eval-suite-*.json")
+    result = json.loads(written.read_text())
+    assert result["params"]["scale"] == 0.3 and result["params"]["seeds"] == [str(r1)]
+    assert result["pooled"]["scopes"]["incoming_material"]["model"]["detected"] == 1
+    assert "incoming_material" in (out / "eval-suite-latest.md").read_text()
