@@ -85,5 +85,5 @@ def test_pool_only_writes_its_results_like_a_run(tmp_path):
     (written,) = out.glob("eval-suite-*.json")
     result = json.loads(written.read_text())
     assert result["params"]["scale"] == 0.3 and result["params"]["seeds"] == [str(r1)]
-    assert result["pooled"]["scopes"]["incoming_material"]["model"]["detected"] == 1
+    assert result["pooled"]["scopes"]["incoming_material"]["model"]["recall"]["k"] == 1
     assert "incoming_material" in (out / "eval-suite-latest.md").read_text()
