@@ -69,10 +69,22 @@ ENTITY_ATTRS = {
 GRACE_DAYS = {"incoming_material": 21, "factory_output": 7, "field_return": 60}
 # Matched false-alarm budgets: false-alarm entity-weeks per 100 monitored entity-weeks.
 FALSE_ALARM_BUDGETS = (1.0, 5.0)
-# Magnitude buckets per incident kind: upper edges of the magnitude column (defective-lot
-# magnitudes are defect fractions, so the 2 % lots of the seed case have a bucket of their own).
+# Magnitude buckets per incident kind: upper edges of the ledger's magnitude column. Fixed edges,
+# never cut from one run's ledger, so that buckets mean the same on every seed and pool across a
+# suite. Defective-lot magnitudes are defect fractions (the 2 % lots of the seed case get a bucket
+# of their own); the other edges sit at the middle of the `standard` scenario's ranges
+# (conf/scenarios/standard.yaml): defect fraction of a supplier change, false-fail rate, peak
+# fixture-wear fail rate, drift in sigmas, latent-defect fraction, regional failure fraction.
 # Kinds not listed split at their median magnitude in the ledger when it varies.
-MAGNITUDE_EDGES = {"defective_lot": (0.025, 0.05)}
+MAGNITUDE_EDGES = {
+    "defective_lot": (0.025, 0.05),
+    "supplier_process_change": (0.04,),
+    "station_false_fail": (0.10,),
+    "fixture_wear": (0.115,),
+    "process_drift": (2.0,),
+    "latent_defect": (0.14,),
+    "regional_field_failure": (0.075,),
+}
 Z95 = 1.959963984540054
 WEEKLY_TABLE = "warning_quality_weekly"
 
@@ -147,6 +159,11 @@ def entity_matches(entities: np.ndarray, entity_type: str, entity: str) -> np.nd
     return entities == entity
 
 
+def _edge(v: float) -> str:
+    """A bucket edge as people read it: fractions as percent, other magnitudes (sigmas) plain."""
+    return f"{v:.1%}" if v < 1 else f"{v:g}"
+
+
 def magnitude_bucket(incidents: pd.DataFrame) -> pd.Series:
     """A label per ledger row: the magnitude bucket of its kind (:data:`MAGNITUDE_EDGES`; other
     kinds: below / at-or-above the kind's median magnitude when it varies, else ``all``)."""
@@ -166,9 +183,9 @@ def magnitude_bucket(incidents: pd.DataFrame) -> pd.Series:
                 j = next(j for j in range(len(edges) + 1) if v <= bounds[j + 1])
                 lo, hi = bounds[j], bounds[j + 1]
                 if lo == -math.inf:
-                    out.loc[i] = f"<= {hi:.1%}"
+                    out.loc[i] = f"<= {_edge(hi)}"
                 else:
-                    out.loc[i] = f"> {lo:.1%}" if hi == math.inf else f"{lo:.1%}-{hi:.1%}"
+                    out.loc[i] = f"> {_edge(lo)}" if hi == math.inf else f"{_edge(lo)}-{_edge(hi)}"
         elif m.nunique() > 1:
             med = float(m.median())
             for i in idx:

@@ -302,13 +302,22 @@ def test_weekly_fpr_fnr_series():
 def test_magnitude_buckets_put_two_percent_lots_on_their_own():
     inc = pd.DataFrame(
         {
-            "kind": ["defective_lot"] * 4 + ["station_false_fail"] * 2 + ["process_drift"] * 2,
-            "magnitude": ["0.02", "0.025", "0.04", "0.07", "0.1", "0.2", "2", "2"],
+            "kind": ["defective_lot"] * 4 + ["station_false_fail"] * 2 + ["process_drift"] * 2 + ["new_kind"] * 3,
+            "magnitude": ["0.02", "0.025", "0.04", "0.07", "0.1", "0.12", "2", "2.4", "1", "3", "3"],
         }
     )
     assert magnitude_bucket(inc).tolist() == [
-        "<= 2.5%", "<= 2.5%", "2.5%-5.0%", "> 5.0%", "< 0.15", ">= 0.15", "all", "all",
+        "<= 2.5%", "<= 2.5%", "2.5%-5.0%", "> 5.0%", "<= 10.0%", "> 10.0%", "<= 2", "> 2",
+        "< 3", ">= 3", ">= 3",
     ]  # fmt: skip
+
+
+def test_magnitude_buckets_do_not_depend_on_the_other_incidents_of_a_run():
+    """Buckets pool across seeds only if a drift of 1.8 sigma lands in the same bucket whatever
+    else the run's ledger holds (a median split would move with the seed)."""
+    one = pd.DataFrame({"kind": ["process_drift"] * 2, "magnitude": ["1.8", "1.6"]})
+    two = pd.DataFrame({"kind": ["process_drift"] * 2, "magnitude": ["1.8", "2.4"]})
+    assert magnitude_bucket(one).iloc[0] == magnitude_bucket(two).iloc[0] == "<= 2"
 
 
 def test_baseline_score_moves_with_its_rule():
@@ -379,7 +388,7 @@ def test_evaluate_end_to_end_on_hand_made_frames():
     assert rep["decoy_ledger"] is False and r["model"]["decoys"] is None
     table = report_table(rep)
     assert "| field_return | model | 1 | 1 | 100% (21%-100%) | 49 [49, 49] |" in table
-    assert "| field_return | latent_defect | all | model | 1 | 1 |" in report_kind_table(rep)
+    assert "| field_return | latent_defect | > 14.0% | model | 1 | 1 |" in report_kind_table(rep)
     assert "INC-9" in report_markdown(rep) and "No decoy ledger" in report_markdown(rep)
     assert set(rep["weekly"]["method"]) == {"model", "baseline"}
 
