@@ -101,3 +101,32 @@
         end
     )
 {%- endmacro %}
+
+
+{#- P(X >= x) for X ~ Poisson(mu): the one-sided p-value of observing x events where mu were
+    expected. Exact, 1 - sum_{k < x} e^-mu mu^k / k!, with each term from the previous one
+    (t_k = t_{k-1} mu / k, no factorials), for mu <= 600; above that e^-mu underflows, and Byar's
+    approximation (Breslow & Day 1987) takes over: z = 3 sqrt(x) (1 - 1 / (9x) - (mu / x)^(1/3)),
+    p = Q(z), within a few per cent of the exact tail. 1 when x <= 0; 0 when mu <= 0 < x; null when
+    either is null. -#}
+{% macro poisson_upper_tail(observed, expected) -%}
+    (
+        case
+            when ({{ observed }}) is null or ({{ expected }}) is null then null
+            when ({{ observed }}) <= 0 then 1.0
+            when ({{ expected }}) <= 0 then 0.0
+            when ({{ expected }}) > 600 then {{ normal_survival(
+                '3.0 * sqrt(' ~ observed ~ ') * (1.0 - 1.0 / (9.0 * (' ~ observed ~ ')) - pow((' ~ expected ~ ') / (' ~ observed ~ '), 1.0 / 3.0))'
+            ) }}
+            else greatest(0.0, 1.0 - aggregate(
+                filter(sequence(0, cast({{ observed }} as int) - 1), k -> k >= 1),
+                named_struct('term', exp(-cast({{ expected }} as double)), 'total', exp(-cast({{ expected }} as double))),
+                (acc, k) -> named_struct(
+                    'term', acc.term * ({{ expected }}) / k,
+                    'total', acc.total + acc.term * ({{ expected }}) / k
+                ),
+                acc -> acc.total
+            ))
+        end
+    )
+{%- endmacro %}

@@ -1,12 +1,9 @@
 -- Retest-aware tabular CUSUM on daily first-attempt fail rates, per station and per line
 -- (docs/detectors.md). One row per monitored entity and UTC test day with first attempts.
 --
--- A first attempt that failed is
---   a false fail when its disposition was RETEST (no repair) and the unit's next attempt at the
---     same station type (attempt 2) passed: the unit was good, the station said otherwise;
---   a true fail otherwise (reworked, scrapped, or failed again on retest): the unit was bad.
--- Rising false fails point at the station (fixture wear, probe or cable fault), rising true
--- fails at the product or the process. Both get their own CUSUM.
+-- A failed first attempt is a false fail (retest passed: the station) or a true fail (the unit:
+-- the product or the process), as int_first_attempt_outcomes defines them; each gets its own
+-- CUSUM.
 --
 -- Reference rate p0 of a day d: the entity's pooled rate over the days d - gap - W .. d - gap - 1
 -- (W = var yield_baseline_days, gap = var yield_baseline_gap_days), a phase-I window that never
@@ -26,82 +23,16 @@
 
 with
 
-first_attempts as (
-
-    select
-        test_result_id,
-        serial_number,
-        site_id,
-        line_id,
-        station_id,
-        station_type,
-        is_first_pass,
-        tested_date
-    from {{ ref('int_unit_first_attempts') }}
-
-),
-
-attempts as (
-
-    select
-        test_result_id,
-        serial_number,
-        station_type,
-        attempt_number,
-        disposition,
-        is_pass,
-        tested_at
-    from {{ ref('stg_mes__test_results') }}
-    where not is_iqc_sample
-        and attempt_number in (1, 2)
-
-),
-
-first_dispositions as (
-
-    select
-        test_result_id,
-        disposition
-    from attempts
-    where attempt_number = 1
-
-),
-
-ranked_retests as (
-
-    select
-        serial_number,
-        station_type,
-        is_pass,
-        row_number() over (
-            partition by serial_number, station_type order by tested_at, test_result_id
-        ) as retest_rank
-    from attempts
-    where attempt_number = 2
-
-),
-
 classified as (
 
     select
-        first_attempts.site_id,
-        first_attempts.line_id,
-        first_attempts.station_id,
-        first_attempts.tested_date,
-        case when not first_attempts.is_first_pass then 1 else 0 end as is_fail,
-        case
-            when not first_attempts.is_first_pass
-                and first_dispositions.disposition = 'RETEST'
-                and coalesce(ranked_retests.is_pass, false) then 1
-            else 0
-        end as is_false_fail
-    from first_attempts
-    left join first_dispositions
-        on first_attempts.test_result_id = first_dispositions.test_result_id
-    left join ranked_retests
-        on first_attempts.serial_number = ranked_retests.serial_number
-        and first_attempts.station_type = ranked_retests.station_type
-        and ranked_retests.retest_rank = 1
+        site_id,
+        line_id,
+        station_id,
+        tested_date,
+        is_fail,
+        is_false_fail
+    from {{ ref('int_first_attempt_outcomes') }}
 
 ),
 
