@@ -67,6 +67,12 @@ FEATURES = {
         "unit_fail_rate",
         "part_unit_fail_rate",
         "unit_fail_z",
+        # the mart's label-free detectors (incoming_detector_features; null until the mart built them)
+        "lot_test_true_fails",
+        "lot_test_expected_fails",
+        "lot_test_surprise",
+        "supplier_cusum_max",
+        "supplier_z_max",
     ],
     "factory_output": [
         *[f"{s.lower()}_{w}_{m}" for s in UNIT_STATIONS for w in ("1d", "7d") for m in ("first_attempts", "fail_rate")],
@@ -362,6 +368,7 @@ def incoming_material_features(
         _ratio("pu_f", "pu_n").alias("part_unit_fail_rate"),
         excess_z(F.col("uf_n").cast("double"), F.col("ut_n").cast("double"), p_other).alias("unit_fail_z"),
     ).withColumn("downstream_fail_rate_excess", F.col("downstream_fail_rate") - F.col("part_downstream_fail_rate"))
+    out = incoming_detector_features(silver, out)
     return out.select(*KEYS["incoming_material"], "score_date", *FEATURES["incoming_material"])
 
 
@@ -530,6 +537,64 @@ def detector_features(silver: dict[str, DataFrame], dates: DataFrame) -> DataFra
         F.coalesce("n_7d", F.lit(0)).cast("double").alias("spc_violations_7d"),
         F.coalesce("beyond_7d", F.lit(0)).cast("double").alias("spc_beyond_limits_7d"),
     )
+
+
+INCOMING_DETECTOR_TABLES = ("fct_lot_genealogy_tests", "fct_supplier_outgoing_cusum")
+INCOMING_DETECTOR_FEATURES = tuple(FEATURES["incoming_material"][-5:])
+#: every gold detector table a feature builder reads (ml.jobs.load_silver loads those built)
+GOLD_DETECTOR_TABLES = DETECTOR_TABLES + INCOMING_DETECTOR_TABLES
+#: smallest p-value kept before -log10 (a surprise of 300 is as good as certain)
+MIN_P_VALUE = 1e-300
+
+
+def incoming_detector_features(silver: dict[str, DataFrame], grid: DataFrame, max_lot_age_days: int = 60) -> DataFrame:
+    """``grid`` (one row per supplier lot and ``score_date``, any other columns) with the label-free
+    detectors' evidence known by the end of the score date added:
+
+    * ``lot_test_true_fails`` / ``lot_test_expected_fails`` / ``lot_test_surprise``: the lot test
+      through genealogy (``gold.fct_lot_genealogy_tests``) as of its latest test day on or before
+      the score date: true fails of units built with the lot on judged days, what the part's other
+      lots lead one to expect, and ``-log10`` of the one-sided Poisson p-value (3 = p of 0.001);
+      null while no unit built with the lot has been tested;
+    * ``supplier_cusum_max`` / ``supplier_z_max``: the supplier's outgoing data of the lot against
+      the same supplier, part and parameter's earlier lots (``gold.fct_supplier_outgoing_cusum``):
+      the largest upper or lower CUSUM and the largest ``|z|`` over the lot's parameters (known
+      from the lot's ship date: the grid holds lots shipped by the score date).
+
+    Without the detector tables in ``silver`` (the mart has not built them) the columns are null."""
+    if not all(t in silver for t in INCOMING_DETECTOR_TABLES):
+        return grid.select("*", *[F.lit(None).cast("double").alias(c) for c in INCOMING_DETECTOR_FEATURES])
+    dates = grid.select("score_date").distinct()
+    lt = silver["fct_lot_genealogy_tests"].select(
+        "supplier_lot_id", "tested_date", "judged_true_fails", "expected_true_fails", "p_value"
+    )
+    d = dates.alias("d")
+    x = lt.alias("x")
+    asof = (
+        x.join(
+            F.broadcast(d),
+            (F.col("x.tested_date") <= F.col("d.score_date"))
+            & (F.col("x.tested_date") > F.date_sub(F.col("d.score_date"), max_lot_age_days)),
+        )
+        .groupBy(F.col("x.supplier_lot_id").alias("supplier_lot_id"), F.col("d.score_date").alias("score_date"))
+        .agg(F.max_by(F.struct("judged_true_fails", "expected_true_fails", "p_value"), F.col("tested_date")).alias("t"))
+        .select(
+            "supplier_lot_id",
+            "score_date",
+            F.col("t.judged_true_fails").cast("double").alias("lot_test_true_fails"),
+            F.col("t.expected_true_fails").cast("double").alias("lot_test_expected_fails"),
+            (-F.log10(F.greatest(F.coalesce(F.col("t.p_value"), F.lit(1.0)), F.lit(MIN_P_VALUE)))).alias(
+                "lot_test_surprise"
+            ),
+        )
+    )
+    cusum = silver["fct_supplier_outgoing_cusum"].groupBy("supplier_lot_id").agg(
+        F.max(F.greatest(F.coalesce("cusum_up", F.lit(0.0)), F.coalesce("cusum_down", F.lit(0.0)))).alias(
+            "supplier_cusum_max"
+        ),
+        F.max(F.abs("z")).alias("supplier_z_max"),
+    )
+    return grid.join(asof, ["supplier_lot_id", "score_date"], "left").join(cusum, "supplier_lot_id", "left")
 
 
 # --------------------------------------------------------------------------- field return

@@ -123,15 +123,20 @@ def load_silver(spark: SparkSession, cfg: Settings, cache: bool = True) -> dict[
     for table in SILVER_TABLES:
         df = spark.read.format("delta").load(cfg.table_path("silver", table))
         out[table] = df.cache() if cache else df
-    # the label-free detectors of the mart, read by the factory features (ml.features.detector_features)
-    detectors = {t: cfg.table_path("gold", t) for t in feat.DETECTOR_TABLES}
+    # the label-free detectors of the mart, read by the feature builders (ml.features.detector_features,
+    # incoming_detector_features); those not built yet give null features
     from delta.tables import DeltaTable
 
-    if all(DeltaTable.isDeltaTable(spark, p) for p in detectors.values()):
-        for table, path in detectors.items():
+    missing = []
+    for table in feat.GOLD_DETECTOR_TABLES:
+        path = cfg.table_path("gold", table)
+        if DeltaTable.isDeltaTable(spark, path):
             out[table] = spark.read.format("delta").load(path)
-    else:
-        log.warning("gold detector tables not built yet (run the quality mart): detector features are null")
+        else:
+            missing.append(table)
+    if missing:
+        log.warning("gold detector tables not built yet (run the quality mart): %s; their features are null",
+                    ", ".join(missing))
     return out
 
 

@@ -90,6 +90,9 @@ def baseline_warning(scope: str, features: pd.DataFrame) -> pd.Series:
 #: as the method ``detector`` next to the model and the baseline (ml.evaluate); scopes without a
 #: detector yet are absent
 DETECTOR_RULES = {
+    "incoming_material": "lot test through genealogy (gold.fct_lot_genealogy_tests): at least 3 true fails of units "
+    "built with the lot and a one-sided Poisson p < 0.001 against the part's other lots; or the supplier's "
+    "outgoing data drifting (gold.fct_supplier_outgoing_cusum): a parameter's CUSUM above h = 4 sigmas",
     "field_return": "warranty monitoring with exposure (ml/exposure.py): at least 3 returns of the build lot and a "
     "one-sided Poisson p < 0.001 against the returns its units' days in the field lead the product's Weibull "
     "life model to expect",
@@ -97,12 +100,20 @@ DETECTOR_RULES = {
     "true fails on any station of the line, or the line itself, above h = 5 binomial sigmas",
 }
 DETECTOR_INPUTS = {
+    "incoming_material": ("lot_test_surprise", "lot_test_true_fails", "supplier_cusum_max"),
     "factory_output": ("yield_cusum_false_max_1d", "yield_cusum_true_max_1d"),
     "field_return": ("exposure_surprise", "returns_so_far"),
 }
 #: the CUSUM decision limit h (dbt var yield_cusum_h); the detector score is C+ / h
 YIELD_CUSUM_H = 5.0
-DETECTOR_THRESHOLD = {scope: float(np.nextafter(1.0, np.inf)) for scope in ("factory_output", "field_return")}
+#: the supplier CUSUM's limit h (dbt var supplier_cusum_h), the lot test's alpha as a surprise
+#: (-log10 of dbt var lot_test_alpha) and its least true fails (var lot_test_min_fails)
+SUPPLIER_CUSUM_H = 4.0
+LOT_TEST_SURPRISE = 3.0
+LOT_TEST_MIN_FAILS = 3
+DETECTOR_THRESHOLD = {
+    scope: float(np.nextafter(1.0, np.inf)) for scope in ("incoming_material", "factory_output", "field_return")
+}
 
 
 def has_detector(scope: str, features: pd.DataFrame) -> bool:
@@ -114,6 +125,10 @@ def has_detector(scope: str, features: pd.DataFrame) -> bool:
 def detector_score(scope: str, features: pd.DataFrame) -> pd.Series:
     """A continuous score whose threshold :data:`DETECTOR_THRESHOLD` is the detector's own signal."""
     f = features
+    if scope == "incoming_material":
+        enough = _f(f, "lot_test_true_fails") >= LOT_TEST_MIN_FAILS
+        lot = (_f(f, "lot_test_surprise") / LOT_TEST_SURPRISE).where(enough, 0.0)
+        return np.maximum(lot, _f(f, "supplier_cusum_max") / SUPPLIER_CUSUM_H)
     if scope == "factory_output":
         return np.maximum(_f(f, "yield_cusum_false_max_1d"), _f(f, "yield_cusum_true_max_1d")) / YIELD_CUSUM_H
     if scope == "field_return":

@@ -445,6 +445,23 @@ def test_field_return_detector_needs_three_returns_and_p_below_one_in_a_thousand
     assert fired.tolist() == [True, False, False, False]
 
 
+def test_incoming_detector_is_the_lot_test_or_the_supplier_cusum():
+    from ml.rules import DETECTOR_THRESHOLD, detector_score, has_detector
+
+    f = pd.DataFrame(
+        {
+            # p < 0.001 with 3 fails; p < 0.001 with 2 fails (too few); p = 0.001 exactly (not below);
+            # supplier CUSUM above h = 4; at h; nothing known yet
+            "lot_test_surprise": [3.5, 6.0, 3.0, 0.2, 0.0, None],
+            "lot_test_true_fails": [3, 2, 7, 1, 0, None],
+            "supplier_cusum_max": [0.0, 1.0, 2.0, 4.3, 4.0, None],
+        }
+    )
+    assert has_detector("incoming_material", f)
+    fired = detector_score("incoming_material", f) >= DETECTOR_THRESHOLD["incoming_material"]
+    assert fired.tolist() == [True, False, False, True, False, False]
+
+
 @pytest.mark.parametrize("scope", ["nope"])
 def test_unknown_scope_is_an_error(scope):
     with pytest.raises(ValueError):

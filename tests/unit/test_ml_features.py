@@ -349,3 +349,53 @@ def test_expected_returns_sum_the_weekly_weibull_over_the_lot_units(spark):
     # a day in a week whose Monday knew fewer than 5 returns has no life model: no row
     early = spark.createDataFrame([(date(2026, 1, 8),)], "score_date date")
     assert feat.expected_returns(ship, returns, unit_lot, early, 180).count() == 0
+
+
+def test_incoming_features_read_the_lot_detectors_point_in_time(spark):
+    import math
+
+    day = D0.toordinal()
+
+    def d(k):
+        return date.fromordinal(day + k)
+
+    lot_tests = [
+        # lot A: tested on d-2 and d0 (signal), and on d+1 (unseen on d0)
+        ("L-A", d(-2), 1, 0.8, 0.5),
+        ("L-A", d(0), 6, 1.5, 1e-4),
+        ("L-A", d(1), 9, 2.0, 1e-7),
+        # lot B: last tested 61 days before d0: older than a lot's feature life (60 days)
+        ("L-B", d(-61), 1, 1.0, 0.6),
+    ]
+    cusum = [
+        ("L-A", 1.5, 0.0, -0.2),
+        ("L-A", 0.0, 4.5, -2.5),  # the lot's largest CUSUM and |z| come from its worst parameter
+        ("L-C", None, None, None),  # not judged (too few earlier lots)
+    ]
+    silver = {
+        "fct_lot_genealogy_tests": spark.createDataFrame(
+            lot_tests,
+            "supplier_lot_id string, tested_date date, judged_true_fails bigint, expected_true_fails double, "
+            "p_value double",
+        ),
+        "fct_supplier_outgoing_cusum": spark.createDataFrame(
+            cusum, "supplier_lot_id string, cusum_up double, cusum_down double, z double"
+        ),
+    }
+    grid = spark.createDataFrame(
+        [("L-A", D0), ("L-A", d(-3)), ("L-B", D0), ("L-C", D0)], "supplier_lot_id string, score_date date"
+    )
+    out = feat.incoming_detector_features(silver, grid).collect()
+    rows = {(r["supplier_lot_id"], r["score_date"]): r.asDict() for r in out}
+    a = rows[("L-A", D0)]
+    assert a["lot_test_true_fails"] == 6 and a["lot_test_expected_fails"] == 1.5
+    assert math.isclose(a["lot_test_surprise"], 4.0)
+    assert a["supplier_cusum_max"] == 4.5 and a["supplier_z_max"] == 2.5
+    before = rows[("L-A", d(-3))]  # nothing tested yet; the supplier evidence is there from shipping
+    assert before["lot_test_surprise"] is None and before["supplier_cusum_max"] == 4.5
+    assert rows[("L-B", D0)]["lot_test_true_fails"] is None and rows[("L-B", D0)]["supplier_cusum_max"] is None
+    c = rows[("L-C", D0)]
+    assert c["supplier_cusum_max"] == 0.0 and c["supplier_z_max"] is None
+    # without the detector tables the columns exist and are null
+    plain = feat.incoming_detector_features({}, grid).collect()
+    assert all(r[c] is None for r in plain for c in feat.INCOMING_DETECTOR_FEATURES)
