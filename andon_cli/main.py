@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 from andon.config import andon_home, settings
+from andon.scopes import SCOPE_NAMES
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -184,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
         func=_summary)
     sub.add_parser("paths", help="where the local state lives").set_defaults(func=_paths)
 
-    scopes = ["incoming_material", "factory_output", "field_return"]
+    scopes = list(SCOPE_NAMES)
     train = sub.add_parser("train", help="train and register the early-warning models (what andon_training runs)")
     train.add_argument("--cutoff", help="last day of training data (default: the last day in silver)")
     train.add_argument("--replay-from", help="train one version per week from this day up to the cutoff")

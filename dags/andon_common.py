@@ -15,6 +15,8 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Asset
 
+from andon.scopes import SCOPE_NAMES
+
 SOURCES = ["mes", "spc", "lims", "field_returns", "supplier"]
 
 # Silver tables published per source (must match conf/data_dictionary.yaml; a test checks it).
@@ -48,8 +50,8 @@ def silver_assets(source: str) -> list[Asset]:
     return [silver_asset(table) for table in SILVER_TABLES[source]]
 
 
-# The three early-warning scopes (ml/jobs.py SCOPES; a test checks they agree).
-ML_SCOPES = ["incoming_material", "factory_output", "field_return"]
+# The early-warning scopes, one task each in the training and scoring DAGs (andon/scopes.py).
+ML_SCOPES = list(SCOPE_NAMES)
 SCORES_ASSET = Asset("lakehouse.gold.early_warning_scores")
 
 

@@ -42,6 +42,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from andon.scopes import SCOPE_NAMES
+from andon.scopes import SCOPES as SCOPE_REGISTRY
 from ml.rules import (  # noqa: F401 (re-exported)
     BASELINE_RULES,
     BASELINE_THRESHOLD,
@@ -55,18 +57,13 @@ from ml.rules import (  # noqa: F401 (re-exported)
 from ml.visibility import RULES as KPI_RULES
 from ml.visibility import visible_days
 
-SCOPES = ("incoming_material", "factory_output", "field_return")
-ENTITY_COL = {"incoming_material": "supplier_lot_id", "factory_output": "line_id", "field_return": "build_lot_id"}
+SCOPES = SCOPE_NAMES
+ENTITY_COL = {s.name: s.entity_col for s in SCOPE_REGISTRY.values()}
 # Columns of the feature tables that name what an entity belongs to (a decoy may name these).
-ENTITY_ATTRS = {
-    "incoming_material": ["supplier_id", "part_id"],
-    "factory_output": [],
-    "field_return": ["product_id", "line_id"],
-}
-# Days after an incident's ledger end date during which a warning still counts as catching it: a
-# supplier lot's defects show while it is consumed, a line's within days, a latent defect of a
-# build lot only in the field, weeks after the build.
-GRACE_DAYS = {"incoming_material": 21, "factory_output": 7, "field_return": 60}
+ENTITY_ATTRS = {s.name: list(s.attributes) for s in SCOPE_REGISTRY.values()}
+# Days after an incident's ledger end date during which a warning still counts as catching it
+# (andon/scopes.py says why each is what it is).
+GRACE_DAYS = {s.name: s.grace_days for s in SCOPE_REGISTRY.values()}
 # Matched false-alarm budgets: false-alarm entity-weeks per 100 monitored entity-weeks.
 FALSE_ALARM_BUDGETS = (1.0, 5.0)
 # Magnitude buckets per incident kind: upper edges of the ledger's magnitude column. Fixed edges,

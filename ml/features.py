@@ -33,6 +33,8 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from andon.scopes import SCOPES
+
 PRIMARY_KEYS = {
     "test_results": ["test_result_id"],
     "unit_genealogy": ["serial_number", "part_id"],
@@ -112,11 +114,8 @@ FEATURES = {
     ],
 }
 
-KEYS = {
-    "incoming_material": ["supplier_id", "supplier_lot_id", "part_id"],
-    "factory_output": ["line_id"],
-    "field_return": ["build_lot_id", "product_id", "line_id"],
-}
+#: key columns of each scope's feature rows (andon/scopes.py)
+KEYS = {s.name: list(s.keys) for s in SCOPES.values()}
 
 
 # --------------------------------------------------------------------------- helpers

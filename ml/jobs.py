@@ -27,18 +27,16 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from andon.config import Settings, settings
+from andon.scopes import SCOPE_NAMES
+from andon.scopes import SCOPES as SCOPE_REGISTRY
 from ml import features as feat
 from ml import labels as lab
 from ml import rules
 
 log = logging.getLogger(__name__)
 
-SCOPES = ("incoming_material", "factory_output", "field_return")
-ENTITY = {  # scope -> (entity_type, entity id column)
-    "incoming_material": ("supplier_lot", "supplier_lot_id"),
-    "factory_output": ("line", "line_id"),
-    "field_return": ("build_lot", "build_lot_id"),
-}
+SCOPES = SCOPE_NAMES
+ENTITY = {s.name: (s.entity_type, s.entity_col) for s in SCOPE_REGISTRY.values()}  # scope -> (type, id column)
 SILVER_TABLES = (
     "test_results",
     "unit_genealogy",

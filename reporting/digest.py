@@ -32,11 +32,9 @@ from typing import Any
 
 import pandas as pd
 
-SCOPE_TITLES = {
-    "incoming_material": "Incoming material (supplier lots)",
-    "factory_output": "Factory output (lines)",
-    "field_return": "Field returns (build lots)",
-}
+from andon.scopes import SCOPES
+
+SCOPE_TITLES = {s.name: s.title for s in SCOPES.values()}
 MAX_ROWS = 15
 TRACK_RECORD_WEEKS = 8
 TEMPLATE_DIR = Path(__file__).parent / "templates"

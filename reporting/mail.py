@@ -38,6 +38,8 @@ from typing import Any
 
 import pandas as pd
 
+from andon.scopes import SCOPES
+
 log = logging.getLogger(__name__)
 
 MAIL_LOG_TABLE = "digest_mail_log"
@@ -213,7 +215,7 @@ def subject_line(meta: dict[str, Any]) -> str:
     ``meta`` is the digest's sidecar: ``week``, ``partial_days`` (days of the week with data when
     fewer than 7), ``new_warnings`` per scope, ``grade_changes`` (site, before, after)."""
     new = meta.get("new_warnings") or {}
-    short = {"incoming_material": "incoming", "factory_output": "factory", "field_return": "field"}
+    short = {s.name: s.short for s in SCOPES.values()}
     total = sum(int(v) for v in new.values())
     parts = [f"{total} new warning{'s' if total != 1 else ''}"]
     if new:

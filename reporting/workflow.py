@@ -33,9 +33,11 @@ from typing import Any
 
 import pandas as pd
 
+from andon.scopes import SCOPES
+
 DISPOSITIONS_TABLE = "warning_dispositions"
 GAP_DAYS = 7
-SCOPE_CODES = {"incoming_material": "IM", "factory_output": "FO", "field_return": "FR"}
+SCOPE_CODES = {s.name: s.code for s in SCOPES.values()}
 STATUSES = ("new", "acknowledged", "confirmed", "false_alarm", "closed")
 TRANSITIONS = {
     "new": ("acknowledged",),
