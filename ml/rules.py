@@ -96,8 +96,8 @@ DETECTOR_RULES = {
     "field_return": "warranty monitoring with exposure (ml/exposure.py): at least 3 returns of the build lot and a "
     "one-sided Poisson p < 0.001 against the returns its units' days in the field lead the product's Weibull "
     "life model to expect",
-    "factory_output": "retest-aware yield CUSUM (gold.fct_yield_cusum): the upper CUSUM of false fails or of "
-    "true fails on any station of the line, or the line itself, above h = 5 binomial sigmas",
+    "factory_output": "retest-aware yield CUSUM (gold.fct_yield_cusum): the binomial CUSUM of false fails or of "
+    "true fails on any station of the line, or the line itself, above h = 6 (log-likelihood of a tripled fail rate)",
 }
 DETECTOR_INPUTS = {
     "incoming_material": ("lot_test_surprise", "lot_test_true_fails", "supplier_cusum_max"),
@@ -105,7 +105,7 @@ DETECTOR_INPUTS = {
     "field_return": ("exposure_surprise", "returns_so_far"),
 }
 #: the CUSUM decision limit h (dbt var yield_cusum_h); the detector score is C+ / h
-YIELD_CUSUM_H = 5.0
+YIELD_CUSUM_H = 6.0
 #: the supplier CUSUM's limit h (dbt var supplier_cusum_h), the lot test's alpha as a surprise
 #: (-log10 of dbt var lot_test_alpha) and its least true fails (var lot_test_min_fails)
 SUPPLIER_CUSUM_H = 4.0

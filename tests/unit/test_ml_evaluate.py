@@ -411,16 +411,16 @@ def test_detector_is_a_method_where_the_mart_built_its_evidence():
         {
             "line_id": line,
             "score_date": [d(i) for i in range(6)],
-            # the CUSUM crosses h = 5 on day 3 (false fails) and stays above on day 4 (true fails)
-            "yield_cusum_false_max_1d": [0.0, 1.0, 3.0, 5.5, 2.0, 0.0],
-            "yield_cusum_true_max_1d": [0.0, 0.0, 0.0, 0.0, 5.0000001, None],
+            # the CUSUM crosses h = 6 on day 3 (false fails) and stays above on day 4 (true fails)
+            "yield_cusum_false_max_1d": [0.0, 1.0, 3.0, 6.5, 2.0, 0.0],
+            "yield_cusum_true_max_1d": [0.0, 0.0, 0.0, 0.0, 6.0000001, None],
         }
     )
     assert has_detector("factory_output", feats) and not has_detector("field_return", feats)
     assert not has_detector("factory_output", feats.assign(yield_cusum_false_max_1d=None, yield_cusum_true_max_1d=None))
     fired = detector_score("factory_output", feats) >= DETECTOR_THRESHOLD["factory_output"]
-    assert fired.tolist() == [False, False, False, True, True, False]  # exactly 5 is not a signal (C+ > h)
-    assert not bool(detector_score("factory_output", feats.assign(yield_cusum_false_max_1d=5.0)).iloc[0]
+    assert fired.tolist() == [False, False, False, True, True, False]  # exactly 6 is not a signal (C+ > h)
+    assert not bool(detector_score("factory_output", feats.assign(yield_cusum_false_max_1d=6.0)).iloc[0]
                     >= DETECTOR_THRESHOLD["factory_output"])
     inc = ledger([("INC-3", "factory_output", "station", "SZX-L1-ICT", d(2).isoformat(), d(5).isoformat(),
                    "fixture_wear")])

@@ -9,16 +9,21 @@
 -- (W = var yield_baseline_days, gap = var yield_baseline_gap_days), a phase-I window that never
 -- holds the day judged; a day is judged when that window holds at least var
 -- yield_baseline_min_units first attempts. A window without a single fail gives p0 = 0.5 / units
--- (half a fail) so that sigma stays positive.
--- Standardised value: z = (x / n - p0) / sqrt(p0 (1 - p0) / n) with the day's own n.
--- Upper CUSUM (Montgomery 9.1, standardised): C_t = max(0, C_{t-1} + z_t - k), C_0 = 0, computed
--- without recursion as C_t = S_t - min(0, min_{j <= t} S_j) with S_t the running sum of z - k
--- (days not judged add 0). Signal when C_t > h (vars yield_cusum_k, yield_cusum_h). No reset
--- after a signal: C falls back as the rate returns below p0 + k sigma.
+-- (half a fail) so that sigma stays positive; p0 is capped at 0.5 (a station failing half its
+-- units is not a baseline).
+-- Standardised value (reported, not accumulated): z = (x / n - p0) / sqrt(p0 (1 - p0) / n).
+-- Binomial (Bernoulli) CUSUM, the likelihood-ratio CUSUM for counts (Reynolds & Stoumbos 1999;
+-- Montgomery 9.1 for the tabular form): a day with x fails in n first attempts adds
+--   L = x ln(p1 / p0) + (n - x) ln((1 - p1) / (1 - p0)),  p1 = r p0 (r = var yield_cusum_rate_ratio,
+-- the rise it is tuned to detect; p1 capped below 1), C_t = max(0, C_{t-1} + L_t), C_0 = 0,
+-- computed without recursion as C_t = S_t - min(0, min_{j <= t} S_j) with S_t the running sum
+-- of L (days not judged add 0). Signal when C_t > h (var yield_cusum_h). Exact for small counts,
+-- where the normal approximation of z made a single fail among 40 units worth 2 sigma. No reset
+-- after a signal: C falls back as the rate returns to p0.
 
 {%- set baseline_days = var('yield_baseline_days') | int %}
 {%- set gap_days = var('yield_baseline_gap_days') | int %}
-{%- set k = var('yield_cusum_k') | float %}
+{%- set r = var('yield_cusum_rate_ratio') | float %}
 {%- set h = var('yield_cusum_h') | float %}
 
 with
@@ -105,9 +110,9 @@ reference_rates as (
     select
         *,
         case when baseline_units >= {{ var('yield_baseline_min_units') }}
-            then greatest(baseline_true_fails, 0.5) / baseline_units end as p0_true,
+            then least(greatest(baseline_true_fails, 0.5) / baseline_units, 0.5D) end as p0_true,
         case when baseline_units >= {{ var('yield_baseline_min_units') }}
-            then greatest(baseline_false_fails, 0.5) / baseline_units end as p0_false
+            then least(greatest(baseline_false_fails, 0.5) / baseline_units, 0.5D) end as p0_false
     from baselines
 
 ),
@@ -119,7 +124,13 @@ standardised as (
         (true_fails / units_first_tested - p0_true)
             / sqrt(p0_true * (1 - p0_true) / units_first_tested) as z_true,
         (false_fails / units_first_tested - p0_false)
-            / sqrt(p0_false * (1 - p0_false) / units_first_tested) as z_false
+            / sqrt(p0_false * (1 - p0_false) / units_first_tested) as z_false,
+        true_fails * ln(least(cast({{ r }} as double) * p0_true, 0.999D) / p0_true)
+            + (units_first_tested - true_fails) * ln((1 - least(cast({{ r }} as double) * p0_true, 0.999D)) / (1 - p0_true))
+            as llr_true,
+        false_fails * ln(least(cast({{ r }} as double) * p0_false, 0.999D) / p0_false)
+            + (units_first_tested - false_fails) * ln((1 - least(cast({{ r }} as double) * p0_false, 0.999D)) / (1 - p0_false))
+            as llr_false
     from reference_rates
 
 ),
@@ -128,8 +139,8 @@ running as (
 
     select
         *,
-        sum(coalesce(z_true - {{ k }}, 0.0)) over running_window as s_true,
-        sum(coalesce(z_false - {{ k }}, 0.0)) over running_window as s_false
+        sum(coalesce(llr_true, 0.0)) over running_window as s_true,
+        sum(coalesce(llr_false, 0.0)) over running_window as s_false
     from standardised
     window running_window as (
         partition by monitor_level, monitor_id order by day_number
