@@ -107,6 +107,8 @@ FEATURES = {
         "first_attempt_fails",
         "first_attempt_fail_rate",
         "iqc_failed_component_share",
+        # cross-scope: placements from supplier lots the incoming detectors flagged (null before the mart built them)
+        "flagged_component_share",
         # returns against the product's Weibull life model given the lot's exposure (ml/exposure.py)
         "exposure_expected_returns",
         "exposure_return_ratio",
@@ -692,8 +694,10 @@ def field_return_features(
         .groupBy("supplier_lot_id")
         .agg(F.to_date(F.min("tested_at")).alias("fail_date"))
     )
-    place = gen.select("build_lot_id", "supplier_lot_id", F.to_date("built_at").alias("event_date")).join(
-        first_iqc_fail, "supplier_lot_id", "left"
+    place = (
+        gen.select("build_lot_id", "supplier_lot_id", F.to_date("built_at").alias("event_date"))
+        .join(first_iqc_fail, "supplier_lot_id", "left")
+        .join(component_flag_dates(silver), "supplier_lot_id", "left")
     )
     place_acc = (
         place.alias("x")
@@ -702,6 +706,7 @@ def field_return_features(
         .agg(
             F.count(F.lit(1)).alias("placements"),
             F.sum(F.when(F.col("x.fail_date") <= F.col("d.score_date"), 1).otherwise(0)).alias("placements_bad"),
+            F.sum(F.when(F.col("x.flag_date") <= F.col("d.score_date"), 1).otherwise(0)).alias("placements_flagged"),
         )
     )
 
@@ -738,10 +743,33 @@ def field_return_features(
         F.col("fa_fails").cast("double").alias("first_attempt_fails"),
         _ratio("fa_fails", "fa_n").alias("first_attempt_fail_rate"),
         _ratio("placements_bad", "placements").alias("iqc_failed_component_share"),
+        (
+            _ratio("placements_flagged", "placements")
+            if all(t in silver for t in INCOMING_DETECTOR_TABLES)
+            else F.lit(None).cast("double")
+        ).alias("flagged_component_share"),
         F.col("expected").alias("exposure_expected_returns"),
         _ratio("returns", "expected").alias("exposure_return_ratio"),
         _poisson_surprise(F.col("returns").cast("double"), F.col("expected")).alias("exposure_surprise"),
     )
+
+
+def component_flag_dates(silver: dict[str, DataFrame]) -> DataFrame:
+    """Per supplier lot the first day the incoming detectors flagged it: its first lot-test signal
+    (``gold.fct_lot_genealogy_tests``) or, when the supplier's outgoing data of the lot signalled
+    a drift (``gold.fct_supplier_outgoing_cusum``), its ship date. Empty without those tables."""
+    spark = _spark(silver)
+    if not all(t in silver for t in INCOMING_DETECTOR_TABLES):
+        return spark.createDataFrame([], "supplier_lot_id string, flag_date date")
+    lot_test = silver["fct_lot_genealogy_tests"].where(F.col("is_signal")).select(
+        "supplier_lot_id", F.col("tested_date").alias("flag_date")
+    )
+    drift = (
+        silver["fct_supplier_outgoing_cusum"]
+        .where(F.col("is_upward_signal") | F.col("is_downward_signal"))
+        .select("supplier_lot_id", F.col("lot_shipped_date").alias("flag_date"))
+    )
+    return lot_test.unionByName(drift).groupBy("supplier_lot_id").agg(F.min("flag_date").alias("flag_date"))
 
 
 @F.pandas_udf(T.DoubleType())

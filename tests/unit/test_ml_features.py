@@ -210,6 +210,23 @@ def test_field_return_values(built):
     assert f["units_shipped"] == 2 and f["lab_void_max"] == pytest.approx(0.30) and f["lab_fails"] == 1
     assert f["iqc_failed_component_share"] == pytest.approx(1.0)  # L3's IQC fail is known on d1
     assert f["returns_so_far"] == 1  # R2 arrives on 03-04
+    assert r["flagged_component_share"] is None  # the mart's incoming detectors are not built here
+
+
+def test_field_return_features_count_components_the_incoming_detectors_flagged(spark, silver_base):
+    """Cross-scope: B1's placements come half from L1, half from L3. The supplier CUSUM flags L1
+    from its ship date (D0); the lot test flags L3 on D1, so it is unknown on D0."""
+    silver = dict(silver_base)
+    silver["fct_lot_genealogy_tests"] = spark.createDataFrame(
+        [("L3", D0, False), ("L3", D1, True)], "supplier_lot_id string, tested_date date, is_signal boolean"
+    )
+    silver["fct_supplier_outgoing_cusum"] = spark.createDataFrame(
+        [("L1", D0, True, False), ("L3", D0, False, False)],
+        "supplier_lot_id string, lot_shipped_date date, is_upward_signal boolean, is_downward_signal boolean",
+    )
+    rows = _rows(feat.field_return_features(silver, [D0, D1]), "build_lot_id")
+    assert rows[(B1, D0)]["flagged_component_share"] == pytest.approx(0.5)
+    assert rows[(B1, D1)]["flagged_component_share"] == pytest.approx(1.0)
 
 
 # --------------------------------------------------------------------------- labels
