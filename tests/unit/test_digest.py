@@ -175,6 +175,33 @@ def test_affects_in_words():
     assert build_lot == "AX100 built on line SZX-L1 on 2026-03-02"
 
 
+def test_likely_cause_names_the_strongest_suspect():
+    from reporting.digest import likely_cause
+
+    suspects = pd.DataFrame({
+        "build_lot_id": ["B1", "B1"], "suspect_rank": [2, 1], "suspect_type": ["station", "supplier_lot"],
+        "suspect_id": ["L1-FT", "LOT-9"], "owner_hint": ["L1-FT", "SUP-A"],
+        "evidence": ["station evidence", "2 units carry CAP-10U lot LOT-9 from SUP-A. p = 1e-6."],
+    })
+    cusum = pd.DataFrame({
+        "line_id": ["L1", "L1", "L1", "L1"], "monitor_level": ["station", "station", "line", "station"],
+        "station_id": ["L1-ICT", "L1-FT", None, "L1-FT"],
+        "tested_date": [MON, MON + timedelta(days=1), MON, MON - timedelta(days=1)],
+        "is_true_fail_signal": [True, False, True, True], "is_false_fail_signal": [False, True, False, False],
+        "cusum_true": [7.0, 1.0, 20.0, 30.0], "cusum_false": [0.0, 9.0, 0.0, 0.0],
+        "description": ["ICT true fails", "FT false fails", "line", "before the warning"],
+    })
+    gold = {"fct_build_lot_suspects": suspects, "fct_yield_cusum": cusum}
+    assert likely_cause("field_return", "B1", MON, SUN, gold) == (
+        "LOT-9 (supplier SUP-A) (+1 more): 2 units carry CAP-10U lot LOT-9 from SUP-A. p = 1e-6.")
+    assert likely_cause("field_return", "B2", MON, SUN, gold) == ""
+    # the line's warning week: FT's false-fail CUSUM (9) beats ICT's true fails (7); the line row
+    # and the day before the warning do not count
+    assert likely_cause("factory_output", "L1", MON, SUN, gold) == "L1-FT (station): FT false fails"
+    assert likely_cause("incoming_material", "LOT-9", MON, SUN, gold) == ""
+    assert likely_cause("field_return", "B1", MON, SUN, {}) == ""
+
+
 def test_dashboard_links_only_when_configured():
     assert dashboard_links({}) == []
     raw = {"digest": {"superset_url": "http://bi.example:8088/", "dashboards": {"early-warnings": "Early warnings"}}}
