@@ -33,7 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     url, summary = provision.up(cfg, paths, port=args.port)
     print("")
     print(f"Superset:  {url}/dashboard/list/   (took {time.monotonic() - started:.0f} s)")
-    print(f"login:     {server.ADMIN_USER} / {server.admin_password()}   (demo users: {provision.DEMO_PASSWORD_NOTE})")
+    print(f"login:     {server.ADMIN_USER} / {server.admin_password()}")
+    print(f"demo users: analyst, leadership, supplier_<id> ({len(summary['suppliers'])} suppliers; "
+          f"row-level security on {', '.join(summary['rls_datasets'])}), password {provision.demo_password()}")
     print(f"data:      {summary['views']} views over the gold Delta tables in {paths.catalog}")
     print(f"dashboards: {', '.join(summary['dashboards'])}")
     print("stop:      make bi-stop")
