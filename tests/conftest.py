@@ -82,6 +82,12 @@ def dictionary(cfg):
     return load_dictionary(cfg.raw["landing"]["data_dictionary"])
 
 
+def pytest_collection_modifyitems(session, config, items):
+    """The Superset tests (tests/integration/test_bi.py) read what the other integration tests
+    build in the shared world: run them last."""
+    items.sort(key=lambda item: item.nodeid.startswith("tests/integration/test_bi.py"))
+
+
 def pytest_sessionfinish(session, exitstatus):
     """Remove the private ANDON_HOME (keep it for inspection with ANDON_KEEP_TEST_HOME=1)."""
     import shutil
