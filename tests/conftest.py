@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-_HOME = Path(tempfile.mkdtemp(prefix="andon-test-"))
+# ANDON_TEST_HOME reuses a home kept by ANDON_KEEP_TEST_HOME=1 (e.g. to rerun one slow file).
+_HOME = Path(os.environ.get("ANDON_TEST_HOME") or tempfile.mkdtemp(prefix="andon-test-"))
 os.environ["ANDON_HOME"] = str(_HOME)
 os.environ["AIRFLOW_HOME"] = str(_HOME / "airflow")
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")

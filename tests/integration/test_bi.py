@@ -32,8 +32,16 @@ def bi_paths(cfg) -> server.BiPaths:
 
 
 @pytest.fixture(scope="module")
-def superset(chain, cfg, bi_paths):  # noqa: F811 - the chain fixture imported above
-    """A fresh Superset provisioned from the bundle; stopped (by its PID) at the end."""
+def world(request, cfg):
+    """The shared world with scores: as the other integration tests leave it, or the chain runs now."""
+    if not DeltaTable.is_deltatable(cfg.table_path("gold", "early_warning_scores")):
+        request.getfixturevalue("chain")
+    return True
+
+
+@pytest.fixture(scope="module")
+def superset(world, cfg, bi_paths):
+    """A Superset provisioned from the bundle; stopped (by its PID) at the end."""
     url, summary = provision.up(cfg, bi_paths, port=_free_port(), log=lambda *_: None)
     try:
         yield {"url": url, **summary}
@@ -64,9 +72,9 @@ def test_provisioned_from_the_bundle(superset, admin, bi_paths):
     assert len(expected) == 5
 
     def state():
-        dashboards = {d["slug"]: d for d in admin.list_all("dashboard")}
-        charts = {s: sorted(c["slice_name"] for c in admin.get(f"/api/v1/dashboard/{d['id']}/charts")["result"])
-                  for s, d in dashboards.items()}
+        dashboards = {d["slug"]: d["id"] for d in admin.list_all("dashboard")}
+        charts = {s: sorted(c["slice_name"] for c in admin.get(f"/api/v1/dashboard/{i}/charts")["result"])
+                  for s, i in dashboards.items()}
         return dashboards, charts, len(admin.list_all("chart")), _datasets(admin)
 
     dashboards, charts, n_charts, datasets = state()
