@@ -13,7 +13,7 @@ export SPARK_LOCAL_IP := 127.0.0.1
 export GX_ANALYTICS_ENABLED := false
 export PYTHONUNBUFFERED := 1
 
-PACKAGES := andon spark_jobs expectations ml reporting andon_cli simulator bench
+PACKAGES := andon spark_jobs expectations ml reporting andon_cli simulator bench bi
 VENV    := $(CURDIR)/.venv
 PY      := $(VENV)/bin/python
 ANDON   := $(VENV)/bin/andon
@@ -38,7 +38,7 @@ START ?= 2026-03-02
 RUN_DAG = AIRFLOW=$(AIRFLOW) bash infra/run_dag.sh
 END   = $(shell $(PY) -c "import datetime as d; print(d.date.fromisoformat('$(START)') + d.timedelta(days=$(DAYS) - 1))")
 
-.PHONY: help setup demo simulate land mart train score digest evaluate summary test test-unit lint bench eval-suite clean
+.PHONY: help setup demo simulate land mart train score digest evaluate summary bi bi-stop chromedriver test test-unit lint bench eval-suite clean
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "}; /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -70,7 +70,8 @@ demo: setup ## the whole chain over DAYS simulated days: land -> mart -> train -
 	echo "lakehouse summary: $(ANDON_HOME)/demo-summary.txt"; \
 	echo "latest digest:     $$(ls -t $(ANDON_HOME)/digests/*.html | head -1)"; \
 	echo "digest as mailed:  $$(ls -t $(ANDON_HOME)/outbox/*.eml | head -1)"; \
-	echo "whole chain:       $$(( $$(date +%s) - t0 )) s"
+	echo "whole chain:       $$(( $$(date +%s) - t0 )) s"; \
+	echo "dashboards:        make bi   (Superset over the gold tables; docs/bi.md)"
 
 simulate: setup ## only write the simulated source files (SCENARIO, DAYS, SEED, SCALE, START)
 	@$(ANDON) simulate $(SIMULATE_ARGS) --days $(DAYS) --seed $(SEED) --scale $(SCALE) --start $(START)
@@ -104,7 +105,20 @@ evaluate: setup ## evaluate the scores against the ground-truth ledger (model vs
 summary: ## print rows per layer, quarantine by reason and DQ KPIs
 	@$(ANDON) summary
 
-test: setup ## run the whole test suite (unit, DAG integrity, integration on tiny data)
+bi: setup chromedriver ## the analysts' Superset over the gold tables: install (once), import the dashboards, print URL + login
+	@$(PY) -m bi up $(if $(BI_PORT),--port $(BI_PORT))
+
+bi-stop: ## stop the Superset that `make bi` started (by its PID)
+	@$(PY) -m bi stop
+
+chromedriver: # headless Chromium + chromedriver for the browser checks (Debian packages, when missing)
+	@command -v chromedriver >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "==> installing chromium + chromium-driver (Debian)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	  else echo "chromium-driver is missing: install chromium and chromium-driver" >&2; exit 1; fi; }
+
+test: setup chromedriver ## run the whole test suite (unit, DAG integrity, integration on tiny data)
 	@$(VENV)/bin/pytest
 
 test-unit: setup ## run only the fast tests

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-_HOME = Path(tempfile.mkdtemp(prefix="andon-test-"))
+# ANDON_TEST_HOME reuses a home kept by ANDON_KEEP_TEST_HOME=1 (e.g. to rerun one slow file).
+_HOME = Path(os.environ.get("ANDON_TEST_HOME") or tempfile.mkdtemp(prefix="andon-test-"))
 os.environ["ANDON_HOME"] = str(_HOME)
 os.environ["AIRFLOW_HOME"] = str(_HOME / "airflow")
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
@@ -80,6 +81,12 @@ def dictionary(cfg):
     from andon.dictionary import load_dictionary
 
     return load_dictionary(cfg.raw["landing"]["data_dictionary"])
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The Superset tests (tests/integration/test_bi.py) read what the other integration tests
+    build in the shared world: run them last."""
+    items.sort(key=lambda item: item.nodeid.startswith("tests/integration/test_bi.py"))
 
 
 def pytest_sessionfinish(session, exitstatus):

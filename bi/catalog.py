@@ -1,0 +1,166 @@
+"""The SQL data source of the analysts' Superset: a DuckDB catalog of views over the gold tables.
+
+One view per gold Delta table that exists (``select * from delta_scan('<path>')``), plus a few
+reading views that Superset cannot derive itself:
+
+- ``early_warning_scores``: the scores with the top factors as one line of plain words (business
+  names from the data dictionary), the site and, for supplier lots, the supplier;
+- ``early_warnings_latest``: each scope's warnings on its latest score day;
+- ``dq_results`` and ``dq_quarantine_by_reason`` from ``ops.dq_results`` (scalar columns; the
+  quarantine map unnested per reason).
+
+Silver, bronze and the rest of ops are not exposed: the only customer data of the lakehouse
+(``silver.field_returns``' pseudonym and region) never reaches Superset.
+
+The spec is built here, in the project's venv; the catalog file is written by
+``bi/duckdb_catalog.py`` in Superset's venv (duckdb 1.5.5 + the Delta extension).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from andon.config import Settings
+
+#: the reading names of the three scopes (as in the digest)
+SCOPE_NAMES = {
+    "incoming_material": "Incoming material (supplier lots)",
+    "factory_output": "Factory output (lines)",
+    "field_return": "Field returns (build lots)",
+}
+#: gold tables that get a reading view instead of the plain one
+RESHAPED = {"early_warning_scores"}
+#: views that must exist for the catalog to be usable by the bundle even before the ML chain ran
+SCORES_COLUMNS = {
+    "scope": "varchar", "scope_name": "varchar", "entity_type": "varchar", "entity_id": "varchar",
+    "site_id": "varchar", "supplier_id": "varchar", "score_date": "date", "score": "double",
+    "is_warning": "boolean", "threshold": "double", "top_factors": "varchar", "model_name": "varchar",
+    "model_version": "varchar", "scored_at": "timestamptz",
+}
+
+
+def is_delta_table(path: str | Path) -> bool:
+    return (Path(path) / "_delta_log").is_dir()
+
+
+def gold_tables(cfg: Settings) -> dict[str, str]:
+    """Every gold Delta table that exists: name -> absolute path."""
+    root = Path(cfg.table_path("gold", "x")).parent
+    if not root.is_dir():
+        return {}
+    return {p.name: str(p.resolve()) for p in sorted(root.iterdir()) if is_delta_table(p)}
+
+
+def _quote(path: str) -> str:
+    return "'" + path.replace("'", "''") + "'"
+
+
+def _scope_case(column: str) -> str:
+    whens = " ".join(f"when '{k}' then '{v}'" for k, v in SCOPE_NAMES.items())
+    return f"case {column} {whens} else {column} end"
+
+
+def scores_view(scores: str, lot_quality: str | None) -> str:
+    """Scores with named factors; ``supplier_id`` through the lot table when it exists."""
+    supplier = (
+        f"(select max(q.supplier_id) from delta_scan({_quote(lot_quality)}) q where q.supplier_lot_id = s.entity_id)"
+        if lot_quality else "null"
+    )
+    return f"""
+select s.scope, {_scope_case('s.scope')} as scope_name, s.entity_type, s.entity_id,
+       case when s.entity_type in ('line', 'build_lot') then split_part(s.entity_id, '-', 1) end as site_id,
+       case when s.entity_type = 'supplier_lot' then {supplier} end as supplier_id,
+       s.score_date, s.score, s.is_warning, s.threshold,
+       (select string_agg(coalesce(n.business_name, replace(u.f.feature, '_', ' ')), '; ' order by u.i)
+          from (select unnest(s.top_factors) as f, generate_subscripts(s.top_factors, 1) as i) u
+          left join feature_names n on n.feature = u.f.feature) as top_factors,
+       s.model_name, s.model_version, s.scored_at
+from delta_scan({_quote(scores)}) s"""
+
+
+def empty_scores_view() -> str:
+    """The same columns and no rows: dashboards import and open before the first scoring run."""
+    return "select " + ", ".join(f"cast(null as {t}) as {c}" for c, t in SCORES_COLUMNS.items()) + " where false"
+
+
+LATEST_WARNINGS = """
+select w.* from early_warning_scores w
+join (select scope, max(score_date) as score_date from early_warning_scores group by scope) l
+  on l.scope = w.scope and l.score_date = w.score_date
+where w.is_warning"""
+
+
+def dq_views(dq_path: str) -> dict[str, str]:
+    src = f"delta_scan({_quote(dq_path)})"
+    return {
+        "dq_results": f"""
+select source, feed, landing_date, files_received, records_received, bronze_rows, silver_rows,
+       quarantined_rows, collapsed_replays, completeness, timeliness, consistency, gx_evaluated,
+       gx_success_percent, len(gx_critical_failures) as gx_critical_failures, status, evaluated_at
+from {src}""",
+        "dq_quarantine_by_reason": f"""
+select source, feed, landing_date, reason, quarantined_rows from (
+  select source, feed, landing_date, unnest(map_keys(quarantined_by_reason)) as reason,
+         unnest(map_values(quarantined_by_reason)) as quarantined_rows
+  from {src})""",
+    }
+
+
+def feature_names(cfg: Settings) -> dict[str, Any]:
+    from andon.dictionary import load_dictionary
+
+    dictionary = load_dictionary(cfg.raw["landing"]["data_dictionary"])
+    names = sorted({*dictionary.derived, *dictionary.elements})
+    return {
+        "columns": {"feature": "varchar", "business_name": "varchar"},
+        "rows": [[n, dictionary.business_name(n)] for n in names],
+    }
+
+
+def catalog_views(cfg: Settings) -> dict[str, str]:
+    """Every view of the catalog: name -> select."""
+    gold = gold_tables(cfg)
+    views = {name: f"select * from delta_scan({_quote(path)})" for name, path in gold.items() if name not in RESHAPED}
+    if "early_warning_scores" in gold:
+        views["early_warning_scores"] = scores_view(gold["early_warning_scores"], gold.get("fct_supplier_lot_quality"))
+    else:
+        views["early_warning_scores"] = empty_scores_view()
+    views["early_warnings_latest"] = LATEST_WARNINGS
+    dq = cfg.table_path("ops", "dq_results")
+    if is_delta_table(dq):
+        views.update(dq_views(str(Path(dq).resolve())))
+    return views
+
+
+def catalog_spec(cfg: Settings, catalog: Path, extension_dir: Path) -> dict[str, Any]:
+    return {
+        "catalog": str(catalog),
+        "extension_dir": str(extension_dir),
+        "tables": {"feature_names": feature_names(cfg)},
+        "views": catalog_views(cfg),
+    }
+
+
+def write_catalog(cfg: Settings, python: Path, catalog: Path, extension_dir: Path) -> dict[str, int]:
+    """Build the catalog with Superset's python (``bi/duckdb_catalog.py``); rows per view."""
+    spec = catalog_spec(cfg, catalog, extension_dir)
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
+        json.dump(spec, handle)
+    try:
+        done = subprocess.run([str(python), str(Path(__file__).with_name("duckdb_catalog.py")), handle.name],
+                              capture_output=True, text=True, timeout=600)
+    finally:
+        Path(handle.name).unlink(missing_ok=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"building the DuckDB catalog failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def catalog_uri(catalog: Path, extension_dir: Path) -> str:
+    """The read-only duckdb-engine URI Superset uses (the extension directory: no downloads)."""
+    return (f"duckdb:///{catalog}?access_mode=read_only&extension_directory={extension_dir}"
+            "&autoinstall_known_extensions=false")
