@@ -103,7 +103,9 @@ def test_catalog_counts_match_the_delta_tables(superset, admin, cfg):
     through_superset = {r["t"]: r["n"] for r in _sql(admin, union)}
     independent = {t: DeltaTable(p).to_pyarrow_dataset().count_rows() for t, p in gold.items()}
     assert through_superset == independent
-    assert all(n > 0 for n in independent.values())
+    from spark_jobs.mart.runner import SIGNAL_ONLY_MARTS
+
+    assert all(n > 0 for t, n in independent.items() if t not in SIGNAL_ONLY_MARTS), independent
 
 
 def test_no_customer_data_reaches_superset(superset, admin):
