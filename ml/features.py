@@ -73,6 +73,9 @@ FEATURES = {
         "lot_test_true_fails",
         "lot_test_expected_fails",
         "lot_test_surprise",
+        "lot_test_adjusted_true_fails",
+        "lot_test_adjusted_surprise",
+        "lot_test_explained",
         "supplier_cusum_max",
         "supplier_z_max",
     ],
@@ -541,7 +544,7 @@ def detector_features(silver: dict[str, DataFrame], dates: DataFrame) -> DataFra
 
 
 INCOMING_DETECTOR_TABLES = ("fct_lot_genealogy_tests", "fct_supplier_outgoing_cusum")
-INCOMING_DETECTOR_FEATURES = tuple(FEATURES["incoming_material"][-5:])
+INCOMING_DETECTOR_FEATURES = tuple(FEATURES["incoming_material"][-8:])
 #: every gold detector table a feature builder reads (ml.jobs.load_silver loads those built)
 GOLD_DETECTOR_TABLES = DETECTOR_TABLES + INCOMING_DETECTOR_TABLES
 #: smallest p-value kept before -log10 (a surprise of 300 is as good as certain)
@@ -557,6 +560,11 @@ def incoming_detector_features(silver: dict[str, DataFrame], grid: DataFrame, ma
       the score date: true fails of units built with the lot on judged days, what the part's other
       lots lead one to expect, and ``-log10`` of the one-sided Poisson p-value (3 = p of 0.001);
       null while no unit built with the lot has been tested;
+    * ``lot_test_adjusted_true_fails`` / ``lot_test_adjusted_surprise``: the same test without the
+      units that hold another lot the lot test flagged (the second pass of the lot test: a
+      defective lot makes every lot built together with it fail more); ``lot_test_explained``:
+      1 when the lot's raw signal is explained away by such a co-built lot (its decision signal is
+      off), else 0;
     * ``supplier_cusum_max`` / ``supplier_z_max``: the supplier's outgoing data of the lot against
       the same supplier, part and parameter's earlier lots (``gold.fct_supplier_outgoing_cusum``):
       the largest upper or lower CUSUM and the largest ``|z|`` over the lot's parameters (known
@@ -567,7 +575,8 @@ def incoming_detector_features(silver: dict[str, DataFrame], grid: DataFrame, ma
         return grid.select("*", *[F.lit(None).cast("double").alias(c) for c in INCOMING_DETECTOR_FEATURES])
     dates = grid.select("score_date").distinct()
     lt = silver["fct_lot_genealogy_tests"].select(
-        "supplier_lot_id", "tested_date", "judged_true_fails", "expected_true_fails", "p_value"
+        "supplier_lot_id", "tested_date", "judged_true_fails", "expected_true_fails", "p_value",
+        "adjusted_true_fails", "adjusted_p_value", "explained_by_lot_id",
     )
     d = dates.alias("d")
     x = lt.alias("x")
@@ -578,7 +587,15 @@ def incoming_detector_features(silver: dict[str, DataFrame], grid: DataFrame, ma
             & (F.col("x.tested_date") > F.date_sub(F.col("d.score_date"), max_lot_age_days)),
         )
         .groupBy(F.col("x.supplier_lot_id").alias("supplier_lot_id"), F.col("d.score_date").alias("score_date"))
-        .agg(F.max_by(F.struct("judged_true_fails", "expected_true_fails", "p_value"), F.col("tested_date")).alias("t"))
+        .agg(
+            F.max_by(
+                F.struct(
+                    "judged_true_fails", "expected_true_fails", "p_value", "adjusted_true_fails", "adjusted_p_value",
+                    "explained_by_lot_id",
+                ),
+                F.col("tested_date"),
+            ).alias("t")
+        )
         .select(
             "supplier_lot_id",
             "score_date",
@@ -587,6 +604,11 @@ def incoming_detector_features(silver: dict[str, DataFrame], grid: DataFrame, ma
             (-F.log10(F.greatest(F.coalesce(F.col("t.p_value"), F.lit(1.0)), F.lit(MIN_P_VALUE)))).alias(
                 "lot_test_surprise"
             ),
+            F.col("t.adjusted_true_fails").cast("double").alias("lot_test_adjusted_true_fails"),
+            (-F.log10(F.greatest(F.coalesce(F.col("t.adjusted_p_value"), F.lit(1.0)), F.lit(MIN_P_VALUE)))).alias(
+                "lot_test_adjusted_surprise"
+            ),
+            F.col("t.explained_by_lot_id").isNotNull().cast("double").alias("lot_test_explained"),
         )
     )
     cusum = silver["fct_supplier_outgoing_cusum"].groupBy("supplier_lot_id").agg(

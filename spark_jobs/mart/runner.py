@@ -40,7 +40,7 @@ GOLD_MARTS = (
     "fct_quality_loss",
     "fct_capability_grade",
     "fct_spc_rule_violations", "fct_yield_cusum",  # label-free detectors (docs/detectors.md)
-    "fct_lot_genealogy_tests", "fct_supplier_outgoing_cusum", "fct_build_lot_suspects",
+    "fct_lot_unit_outcomes", "fct_lot_genealogy_tests", "fct_supplier_outgoing_cusum", "fct_build_lot_suspects",
     "rpt_weekly_kpi_trends",  # the weekly digest's KPI trends (docs/digest-mail.md)
 )
 

@@ -378,11 +378,12 @@ def test_incoming_features_read_the_lot_detectors_point_in_time(spark):
 
     lot_tests = [
         # lot A: tested on d-2 and d0 (signal), and on d+1 (unseen on d0)
-        ("L-A", d(-2), 1, 0.8, 0.5),
-        ("L-A", d(0), 6, 1.5, 1e-4),
-        ("L-A", d(1), 9, 2.0, 1e-7),
+        # (lot, day, observed, expected, p, adjusted observed, adjusted p, explained by)
+        ("L-A", d(-2), 1, 0.8, 0.5, 1, 0.5, None),
+        ("L-A", d(0), 6, 1.5, 1e-4, 2, 0.1, "L-X"),
+        ("L-A", d(1), 9, 2.0, 1e-7, 9, 1e-7, None),
         # lot B: last tested 61 days before d0: older than a lot's feature life (60 days)
-        ("L-B", d(-61), 1, 1.0, 0.6),
+        ("L-B", d(-61), 1, 1.0, 0.6, 1, 0.6, None),
     ]
     cusum = [
         ("L-A", 1.5, 0.0, -0.2),
@@ -393,7 +394,7 @@ def test_incoming_features_read_the_lot_detectors_point_in_time(spark):
         "fct_lot_genealogy_tests": spark.createDataFrame(
             lot_tests,
             "supplier_lot_id string, tested_date date, judged_true_fails bigint, expected_true_fails double, "
-            "p_value double",
+            "p_value double, adjusted_true_fails bigint, adjusted_p_value double, explained_by_lot_id string",
         ),
         "fct_supplier_outgoing_cusum": spark.createDataFrame(
             cusum, "supplier_lot_id string, cusum_up double, cusum_down double, z double"
@@ -407,9 +408,13 @@ def test_incoming_features_read_the_lot_detectors_point_in_time(spark):
     a = rows[("L-A", D0)]
     assert a["lot_test_true_fails"] == 6 and a["lot_test_expected_fails"] == 1.5
     assert math.isclose(a["lot_test_surprise"], 4.0)
+    # on d0 the raw signal is explained by co-built lot L-X: the adjusted test is what is left
+    assert a["lot_test_adjusted_true_fails"] == 2 and math.isclose(a["lot_test_adjusted_surprise"], 1.0)
+    assert a["lot_test_explained"] == 1.0
     assert a["supplier_cusum_max"] == 4.5 and a["supplier_z_max"] == 2.5
     before = rows[("L-A", d(-3))]  # nothing tested yet; the supplier evidence is there from shipping
     assert before["lot_test_surprise"] is None and before["supplier_cusum_max"] == 4.5
+    assert before["lot_test_explained"] is None
     assert rows[("L-B", D0)]["lot_test_true_fails"] is None and rows[("L-B", D0)]["supplier_cusum_max"] is None
     c = rows[("L-C", D0)]
     assert c["supplier_cusum_max"] == 0.0 and c["supplier_z_max"] is None

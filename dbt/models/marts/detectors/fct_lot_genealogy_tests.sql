@@ -2,7 +2,8 @@
 -- it fail more often than the same part's other lots do? One row per supplier lot and UTC test day
 -- on which units built with the lot had first attempts at a route station.
 --
--- Counted per first attempt (int_first_attempt_outcomes), true fails only: a false fail (failed,
+-- Counted per first attempt (int_first_attempt_outcomes, per lot: fct_lot_unit_outcomes), true
+-- fails only: a false fail (failed,
 -- retested without repair, passed) says something about the tester, not about the material, so
 -- a tester fault does not implicate the lots that happened to be in use.
 --
@@ -15,6 +16,17 @@
 -- Test: exact one-sided Poisson, p = P(X >= observed | expected) (macro poisson_upper_tail);
 -- signal when p < var lot_test_alpha and at least var lot_test_min_fails true fails were seen.
 --
+-- Explaining away (a second pass): a unit holds one lot of every part, so a defective lot makes
+-- the lots of OTHER parts built into the same units fail more often too, and the first pass
+-- flags them as well (the "raw" signal). Once a lot L' raw-signals, the units that hold it stop
+-- counting as evidence against the other lots in them, from that day on, including the units
+-- already counted (adjusted_* columns: observed, expected and p-value without those units). A
+-- raw signal that the adjusted test no longer gives is "explained" by the co-built lot that
+-- shares a true-failed unit with it and itself signals on the adjusted test (earliest such lot);
+-- the lot's decision signal (is_signal) is the adjusted signal, or the raw signal when no such
+-- lot exists (two lots always built together cannot be told apart: both stay flagged).
+-- Everything on row (lot, d) uses only tests up to d.
+--
 -- Known limit: a line problem (a drift) raises the fails of every lot used on that line at the
 -- time; when a part's other lots are used elsewhere, the lot test points at the material too.
 -- The yield CUSUM of the line tells the two apart (both are features of the models).
@@ -24,13 +36,17 @@
 
 with
 
-outcomes as (
+lot_outcomes as (
 
     select
+        test_result_id,
         serial_number,
+        supplier_lot_id,
+        supplier_id,
+        part_id,
         tested_date,
         is_true_fail
-    from {{ ref('int_first_attempt_outcomes') }}
+    from {{ ref('fct_lot_unit_outcomes') }}
 
 ),
 
@@ -38,28 +54,23 @@ lot_units as (
 
     select distinct
         serial_number,
-        supplier_lot_id,
-        supplier_id,
-        part_id
-    from {{ ref('stg_mes__unit_genealogies') }}
-    where supplier_lot_id is not null
+        supplier_lot_id
+    from lot_outcomes
 
 ),
 
 lot_days as (
 
     select
-        lot_units.supplier_lot_id,
-        max(lot_units.supplier_id) as supplier_id,
-        max(lot_units.part_id) as part_id,
-        outcomes.tested_date,
-        datediff(outcomes.tested_date, date '1970-01-01') as day_number,
+        supplier_lot_id,
+        max(supplier_id) as supplier_id,
+        max(part_id) as part_id,
+        tested_date,
+        datediff(tested_date, date '1970-01-01') as day_number,
         count(*) as first_attempts,
-        sum(outcomes.is_true_fail) as true_fails
-    from lot_units
-    inner join outcomes
-        on lot_units.serial_number = outcomes.serial_number
-    group by lot_units.supplier_lot_id, outcomes.tested_date
+        sum(is_true_fail) as true_fails
+    from lot_outcomes
+    group by supplier_lot_id, tested_date
 
 ),
 
@@ -162,8 +173,223 @@ flagged as (
     select
         *,
         coalesce(judged_true_fails >= {{ var('lot_test_min_fails') }} and p_value < {{ alpha }}, false)
-            as is_signal
+            as is_raw_signal
     from tested
+
+),
+
+raw_signals as (
+
+    select
+        supplier_lot_id,
+        min(tested_date) as raw_signal_date
+    from flagged
+    where is_raw_signal
+    group by supplier_lot_id
+
+),
+
+-- per unit, its two earliest raw-signalling lots: excluding lot L, the earliest other one is the
+-- first if that is not L, else the second
+unit_signal_ranks as (
+
+    select
+        lot_units.serial_number,
+        lot_units.supplier_lot_id,
+        raw_signals.raw_signal_date,
+        row_number() over (
+            partition by lot_units.serial_number
+            order by raw_signals.raw_signal_date, lot_units.supplier_lot_id
+        ) as signal_rank
+    from lot_units
+    inner join raw_signals
+        on lot_units.supplier_lot_id = raw_signals.supplier_lot_id
+
+),
+
+unit_signals as (
+
+    select
+        serial_number,
+        max(case when signal_rank = 1 then supplier_lot_id end) as first_lot_id,
+        max(case when signal_rank = 1 then raw_signal_date end) as first_signal_date,
+        max(case when signal_rank = 2 then raw_signal_date end) as second_signal_date
+    from unit_signal_ranks
+    where signal_rank <= 2
+    group by serial_number
+
+),
+
+-- each judged first attempt of a unit built with the lot, and from when another raw-signalling
+-- lot in the same unit explains it
+unit_attempts as (
+
+    select
+        lot_outcomes.supplier_lot_id,
+        lot_outcomes.tested_date,
+        lot_outcomes.is_true_fail,
+        reference_rates.reference_rate,
+        case
+            when unit_signals.first_lot_id = lot_outcomes.supplier_lot_id then unit_signals.second_signal_date
+            else unit_signals.first_signal_date
+        end as explained_from
+    from lot_outcomes
+    inner join reference_rates
+        on lot_outcomes.supplier_lot_id = reference_rates.supplier_lot_id
+        and lot_outcomes.tested_date = reference_rates.tested_date
+    left join unit_signals
+        on lot_outcomes.serial_number = unit_signals.serial_number
+    where reference_rates.reference_rate is not null
+
+),
+
+-- the adjusted evidence as running sums of events: an attempt enters on its test day and leaves
+-- on the day it becomes explained (the same day if it already was); every lot-day is an event day
+adjusted_events as (
+
+    select supplier_lot_id, tested_date as event_date, 1 as attempts, is_true_fail as fails,
+        reference_rate as expected
+    from unit_attempts
+    union all
+    select supplier_lot_id, greatest(tested_date, explained_from), -1, -is_true_fail, -reference_rate
+    from unit_attempts
+    where explained_from is not null
+    union all
+    select supplier_lot_id, tested_date, 0, 0, cast(0 as double)
+    from flagged
+
+),
+
+adjusted_days as (
+
+    select
+        supplier_lot_id,
+        event_date,
+        sum(attempts) as attempts,
+        sum(fails) as fails,
+        sum(expected) as expected
+    from adjusted_events
+    group by supplier_lot_id, event_date
+
+),
+
+adjusted_running as (
+
+    select
+        supplier_lot_id,
+        event_date,
+        sum(attempts) over lot_so_far as adjusted_attempts,
+        sum(fails) over lot_so_far as adjusted_true_fails,
+        greatest(sum(expected) over lot_so_far, cast(0 as double)) as adjusted_expected_true_fails
+    from adjusted_days
+    window lot_so_far as (
+        partition by supplier_lot_id order by event_date
+        rows between unbounded preceding and current row
+    )
+
+),
+
+adjusted as (
+
+    select
+        flagged.*,
+        adjusted_running.adjusted_attempts,
+        adjusted_running.adjusted_true_fails,
+        adjusted_running.adjusted_expected_true_fails,
+        case when adjusted_running.adjusted_attempts > 0 then {{ poisson_upper_tail(
+            'adjusted_running.adjusted_true_fails', 'adjusted_running.adjusted_expected_true_fails'
+        ) }} end as adjusted_p_value
+    from flagged
+    inner join adjusted_running
+        on flagged.supplier_lot_id = adjusted_running.supplier_lot_id
+        and flagged.tested_date = adjusted_running.event_date
+
+),
+
+adjusted_flagged as (
+
+    select
+        *,
+        coalesce(
+            adjusted_true_fails >= {{ var('lot_test_min_fails') }} and adjusted_p_value < {{ alpha }}, false
+        ) as is_adjusted_signal
+    from adjusted
+
+),
+
+adjusted_signals as (
+
+    select
+        supplier_lot_id,
+        min(tested_date) as adjusted_signal_date
+    from adjusted_flagged
+    where is_adjusted_signal
+    group by supplier_lot_id
+
+),
+
+-- raw-signalling lot L, adjusted-signalling lot L' != L, and the first day a unit holding both
+-- was tested and truly failed
+shared_true_fails as (
+
+    select
+        raw_lot.supplier_lot_id,
+        other_lot.supplier_lot_id as other_lot_id,
+        min(raw_lot.tested_date) as first_shared_fail_date
+    from lot_outcomes as raw_lot
+    inner join raw_signals
+        on raw_lot.supplier_lot_id = raw_signals.supplier_lot_id
+    inner join lot_outcomes as other_lot
+        on raw_lot.test_result_id = other_lot.test_result_id
+        and other_lot.supplier_lot_id <> raw_lot.supplier_lot_id
+    inner join adjusted_signals
+        on other_lot.supplier_lot_id = adjusted_signals.supplier_lot_id
+    where raw_lot.is_true_fail = 1
+    group by raw_lot.supplier_lot_id, other_lot.supplier_lot_id
+
+),
+
+explanations as (
+
+    select
+        shared_true_fails.supplier_lot_id,
+        min_by(
+            shared_true_fails.other_lot_id,
+            struct(
+                greatest(shared_true_fails.first_shared_fail_date, adjusted_signals.adjusted_signal_date),
+                shared_true_fails.other_lot_id
+            )
+        ) as explained_by_lot_id,
+        min(greatest(shared_true_fails.first_shared_fail_date, adjusted_signals.adjusted_signal_date))
+            as explained_since
+    from shared_true_fails
+    inner join adjusted_signals
+        on shared_true_fails.other_lot_id = adjusted_signals.supplier_lot_id
+    group by shared_true_fails.supplier_lot_id
+
+),
+
+decided as (
+
+    select
+        adjusted_flagged.*,
+        case
+            when adjusted_flagged.is_raw_signal and not adjusted_flagged.is_adjusted_signal
+                and explanations.explained_since <= adjusted_flagged.tested_date
+                then explanations.explained_by_lot_id
+        end as explained_by_lot_id
+    from adjusted_flagged
+    left join explanations
+        on adjusted_flagged.supplier_lot_id = explanations.supplier_lot_id
+
+),
+
+signalled as (
+
+    select
+        *,
+        is_adjusted_signal or (is_raw_signal and explained_by_lot_id is null) as is_signal
+    from decided
 
 ),
 
@@ -175,7 +401,7 @@ dated as (
             partition by supplier_lot_id order by day_number
             rows between unbounded preceding and current row
         ) as first_signal_date
-    from flagged
+    from signalled
 
 ),
 
@@ -187,6 +413,7 @@ final as (
         cast(supplier_lot_id as string) as supplier_lot_id,
         cast(supplier_id as string) as supplier_id,
         cast(part_id as string) as part_id,
+        cast(explained_by_lot_id as string) as explained_by_lot_id,
 
         ---------- strings
         cast(case when is_signal then concat(
@@ -210,9 +437,15 @@ final as (
         cast(judged_true_fails as bigint) as judged_true_fails,
         cast(round(expected_true_fails, 6) as double) as expected_true_fails,
         cast(p_value as double) as p_value,
+        cast(adjusted_attempts as bigint) as adjusted_attempts,
+        cast(adjusted_true_fails as bigint) as adjusted_true_fails,
+        cast(round(adjusted_expected_true_fails, 6) as double) as adjusted_expected_true_fails,
+        cast(adjusted_p_value as double) as adjusted_p_value,
 
         ---------- booleans
         cast(reference_rate is not null as boolean) as is_judged,
+        cast(is_raw_signal as boolean) as is_raw_signal,
+        cast(is_adjusted_signal as boolean) as is_adjusted_signal,
         cast(is_signal as boolean) as is_signal,
 
         ---------- dates
