@@ -69,7 +69,16 @@ def incoming_material_labels(
     go through the route). A lot still consumed within ``idle_days`` before the cutoff is immature.
     Lots with fewer than ``min_units`` tested units are not decidable (no label).
     The label is a property of the lot: every score date of the lot gets the same label.
+
+    When the mart has built the lot test through genealogy (``silver["fct_lot_genealogy_tests"]``)
+    the label is the lot test's verdict at maturity instead (:func:`lot_test_labels_at`): the same
+    question answered once, in dbt, retest-aware and with co-built lots explained away.
     """
+    if LOT_TEST_TABLE in silver:
+        cuts = _cutoffs(silver, [training_cutoff])
+        keyed = keys.crossJoin(F.broadcast(cuts))
+        kw = {"min_failed": min_failed, "min_units": min_units, "idle_days": idle_days}
+        return lot_test_labels_at(silver, keyed, [training_cutoff], **kw).drop("cutoff")
     gen = _until(_silver(silver, "unit_genealogy"), "built_at", training_cutoff)
     tests = _until(_silver(silver, "test_results"), "tested_at", training_cutoff)
     use = gen.select("serial_number", "supplier_lot_id", "part_id", "built_at").dropDuplicates(
@@ -254,7 +263,11 @@ def incoming_material_labels_at(
 ) -> DataFrame:
     """:func:`incoming_material_labels` for every cutoff in ``cutoffs`` at once. A unit counts for
     a cutoff when it was built by then; it is tested when its first first-attempt test is dated
-    on or before the cutoff, failed when its first failed first attempt is."""
+    on or before the cutoff, failed when its first failed first attempt is. With the mart's lot
+    test built, :func:`lot_test_labels_at`."""
+    if LOT_TEST_TABLE in silver:
+        kw = {"min_failed": min_failed, "min_units": min_units, "idle_days": idle_days}
+        return lot_test_labels_at(silver, keys, cutoffs, **kw)
     cuts = _cutoffs(silver, cutoffs)
     gen = _silver(silver, "unit_genealogy")
     tests = _silver(silver, "test_results")
@@ -355,6 +368,73 @@ def field_return_labels_at(
         "label_mature_date",
     )
     return _mature_at(keys.join(lab, ["cutoff", "build_lot_id"]))
+
+
+#: the mart's lot test through genealogy (docs/detectors.md), the incoming label once it is built
+LOT_TEST_TABLE = "fct_lot_genealogy_tests"
+
+
+def lot_test_labels_at(
+    silver: dict[str, DataFrame],
+    keys: DataFrame,
+    cutoffs,
+    label_alpha: float = 0.01,
+    min_failed: int = 3,
+    min_units: int = 20,
+    idle_days: int = 7,
+) -> DataFrame:
+    """Incoming-material labels from the mart's lot test (``gold.fct_lot_genealogy_tests``), for
+    every cutoff at once: label = 1 when, by the lot's maturity, the lot test's decision signalled
+    (``is_signal``: p < 0.001, co-built lots explained away), or its adjusted evidence (without the
+    units shared with another flagged lot) reached ``min_failed`` true fails at the label's looser
+    one-sided level ``label_alpha`` (1 %, the z > 2.33 of the silver label); 0 otherwise.
+
+    Maturity as in :func:`incoming_material_labels`: ``idle_days`` after the last unit built with
+    the lot by the cutoff; the evidence is the lot test's last row on or before that day (each row
+    of the table only uses tests up to its own day, so nothing after maturity, hence after the
+    cutoff, is read). Decidable with at least ``min_units`` judged first attempts. Returns the
+    key columns with ``cutoff``, ``label`` and ``label_mature_date``, mature rows only."""
+    cuts = _cutoffs(silver, cutoffs)
+    gen = _silver(silver, "unit_genealogy").select("supplier_lot_id", F.to_date("built_at").alias("build_date"))
+    builds = gen.groupBy("supplier_lot_id", "build_date").agg(F.count(F.lit(1)).alias("n"))
+    last_build = (
+        builds.join(F.broadcast(cuts), F.col("build_date") <= F.col("cutoff"))
+        .groupBy("cutoff", "supplier_lot_id")
+        .agg(F.max("build_date").alias("last_build"))
+        .withColumn("label_mature_date", F.date_add("last_build", idle_days))
+        .where(F.col("label_mature_date") <= F.col("cutoff"))
+    )
+    lt = silver[LOT_TEST_TABLE].select(
+        "supplier_lot_id", "tested_date", "judged_attempts", "is_signal", "adjusted_true_fails", "adjusted_p_value"
+    )
+    m = last_build.alias("m")
+    t = lt.alias("t")
+    evidence = (
+        m.join(
+            t,
+            (F.col("t.supplier_lot_id") == F.col("m.supplier_lot_id"))
+            & (F.col("t.tested_date") <= F.col("m.label_mature_date")),
+        )
+        .groupBy(F.col("m.cutoff").alias("cutoff"), F.col("m.supplier_lot_id").alias("supplier_lot_id"))
+        .agg(
+            F.first(F.col("m.label_mature_date")).alias("label_mature_date"),
+            F.max(F.col("t.is_signal").cast("int")).alias("signalled"),
+            F.max_by(
+                F.struct("judged_attempts", "adjusted_true_fails", "adjusted_p_value"), F.col("t.tested_date")
+            ).alias("last"),
+        )
+    )
+    adjusted = (F.col("last.adjusted_true_fails") >= min_failed) & (F.col("last.adjusted_p_value") < label_alpha)
+    lab = evidence.select(
+        "cutoff",
+        "supplier_lot_id",
+        F.when(
+            F.col("last.judged_attempts") >= min_units,
+            ((F.col("signalled") == 1) | F.coalesce(adjusted, F.lit(False))).cast("int"),
+        ).alias("label"),
+        "label_mature_date",
+    )
+    return _mature_at(keys.join(lab, ["cutoff", "supplier_lot_id"]))
 
 
 BUILDERS_AT = {

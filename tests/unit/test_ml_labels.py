@@ -7,6 +7,7 @@ from datetime import date, datetime, time, timedelta
 
 import numpy as np
 import pytest
+from pyspark.sql import functions as F
 
 from ml import labels as lab
 from tests.unit.test_ml_features import SCHEMAS
@@ -173,3 +174,59 @@ def test_dispositions_become_labels_only_when_known_at_the_cutoff():
     assert list(rows["label"]) == [0] * 6 + [1] * 6          # the input is not modified
     same, none = apply_dispositions(rows, hist, "factory_output", "line_id", d0 + timedelta(days=2))
     assert none == 0 and same["label"].tolist() == rows["label"].tolist()  # only an acknowledgement by then
+
+
+def test_incoming_label_is_the_mart_lot_test_verdict_at_maturity(spark):
+    """With the mart's lot test built, the incoming label is its verdict at the lot's maturity
+    (last build + idle days): the decision signal by then, or the adjusted evidence at the label's
+    1 % level; rows after maturity are never read; too few judged attempts: no label."""
+
+    def d(k):
+        return START + timedelta(days=k)
+
+    builds = {"L1": 4, "L2": 2, "L3": 2, "L4": 2, "L5": 2}  # last build day; idle_days = 2 below
+    gen = [
+        (f"U-{lot}-{k}", "AX100", "B", "L1", _at(k, 8.0), "P1", "S1", lot)
+        for lot, last in builds.items()
+        for k in range(last + 1)
+    ]
+    lot_tests = [
+        # (lot, day, judged attempts, decision signal, adjusted true fails, adjusted p)
+        ("L1", d(3), 40, False, 2, 0.2),
+        ("L1", d(5), 60, True, 5, 1e-4),  # signals before its maturity (day 6)
+        ("L2", d(3), 40, False, 4, 0.005),  # no signal, but 4 adjusted fails at p < 1 %
+        ("L2", d(6), 60, True, 6, 1e-5),
+        ("L3", d(2), 30, False, 3, 0.05),  # not even at 1 %
+        ("L4", d(2), 10, True, 5, 1e-5),  # too few judged attempts: undecidable
+        ("L5", d(3), 40, False, 0, 1.0),
+        ("L5", d(9), 80, True, 7, 1e-6),  # after its maturity (day 4): not read
+    ]
+    silver = {
+        "unit_genealogy": spark.createDataFrame(gen, SCHEMAS["unit_genealogy"]),
+        lab.LOT_TEST_TABLE: spark.createDataFrame(
+            lot_tests,
+            "supplier_lot_id string, tested_date date, judged_attempts bigint, is_signal boolean, "
+            "adjusted_true_fails bigint, adjusted_p_value double",
+        ),
+    }
+    cutoffs = [d(5), d(10)]
+    keys = spark.createDataFrame(
+        [(lot, d(1), c) for lot in builds for c in cutoffs], "supplier_lot_id string, score_date date, cutoff date"
+    )
+    got = {
+        (r["cutoff"], r["supplier_lot_id"]): (r["label"], r["label_mature_date"])
+        for r in lab.incoming_material_labels_at(silver, keys, cutoffs, min_units=20, idle_days=2).collect()
+    }
+    assert got == {
+        (d(5), "L2"): (1, d(4)),
+        (d(5), "L3"): (0, d(4)),
+        (d(5), "L5"): (0, d(4)),
+        (d(10), "L1"): (1, d(6)),
+        (d(10), "L2"): (1, d(4)),
+        (d(10), "L3"): (0, d(4)),
+        (d(10), "L5"): (0, d(4)),
+    }
+    # the single-cutoff builder reads the same verdicts
+    one = lab.incoming_material_labels(silver, keys.where(F.col("cutoff") == d(10)).drop("cutoff"), d(10),
+                                       min_units=20, idle_days=2)
+    assert {r["supplier_lot_id"]: r["label"] for r in one.collect()} == {"L1": 1, "L2": 1, "L3": 0, "L5": 0}
