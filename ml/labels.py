@@ -1,7 +1,9 @@
 """Training labels from outcomes that mature after the score date.
 
-Labels are derived from silver outcomes only (downstream tests, field returns), **never** from
-the simulator's ground-truth ledger, which only the evaluation (``ml/evaluate.py``) reads.
+Labels are derived from outcomes in silver (downstream tests, field returns) and, for incoming
+material, from the mart's lot test through genealogy once it is built (one definition of the
+fact, in dbt); **never** from the simulator's ground-truth ledger, which only the evaluation
+(``ml/evaluate.py``) reads.
 
 Every builder has the signature ``<scope>_labels(silver, keys, training_cutoff, ...)`` where
 ``keys`` is a DataFrame with the scope's entity key columns and ``score_date`` (typically the
