@@ -53,6 +53,8 @@ def silver_assets(source: str) -> list[Asset]:
 # The early-warning scopes, one task each in the training and scoring DAGs (andon/scopes.py).
 ML_SCOPES = list(SCOPE_NAMES)
 SCORES_ASSET = Asset("lakehouse.gold.early_warning_scores")
+# Published by andon_quality_mart after every successful dbt build; andon_scoring runs on it.
+QUALITY_MART_ASSET = Asset("lakehouse.gold.quality_mart")
 
 
 def model_asset(scope: str) -> Asset:

@@ -20,11 +20,11 @@ Runs in the `spark_embedded` pool (one slot): the embedded Derby metastore admit
 
 from __future__ import annotations
 
-from airflow.sdk import Asset, AssetAll, Param, dag, task
-from andon_common import DEFAULT_ARGS, EARLIEST_DAY, SILVER_TABLES, SPARK_POOL, silver_asset
+from airflow.sdk import AssetAll, Param, dag, task
+from andon_common import DEFAULT_ARGS, EARLIEST_DAY, QUALITY_MART_ASSET, SILVER_TABLES, SPARK_POOL, silver_asset
 
 DAG_ID = "andon_quality_mart"
-QUALITY_MART = Asset("lakehouse.gold.quality_mart")
+QUALITY_MART = QUALITY_MART_ASSET
 SILVER_ASSETS = AssetAll(*(silver_asset(table) for tables in SILVER_TABLES.values() for table in tables))
 
 

@@ -8,25 +8,31 @@ job (`mapInArrow`, LightGBM model text broadcast); each row carries the score (a
 version; a warning also carries its five largest LightGBM feature contributions (`top_factors`).
 Re-scoring a window replaces its rows (idempotent).
 
-**Params**: `start` / `end` (ISO dates; default: the day before the logical date);
+**Params**: `start` / `end` (ISO dates). Without them: the day before the logical date of a
+dated run; in a run the mart's update triggered (no logical date), the days the mart holds that
+no score covers yet, from the day after the last scored day to the last day in silver, or that
+last day again when everything is scored (`ml.jobs.pending_score_days`);
 `models`: `champion` (production: the current champion scores every date) or `replay` (each date
 is scored by the latest version trained strictly before it; used by `make demo` after a replayed
 training, so that no score uses a model trained on its own future).
 
-**Schedule**: daily 04:00 UTC (after landing at 02:00). Publishes `lakehouse.gold.early_warning_scores`.
+**Schedule**: on the quality mart's asset `lakehouse.gold.quality_mart` (published by
+`andon_quality_mart` after each successful dbt build, which itself runs when landing updates the
+silver assets): scores follow new data, not a clock guess. Publishes
+`lakehouse.gold.early_warning_scores`.
 """
 
 from __future__ import annotations
 
 from airflow.sdk import Param, dag, task
-from andon_common import DEFAULT_ARGS, EARLIEST_DAY, ML_SCOPES, SCORES_ASSET, SPARK_POOL
+from andon_common import DEFAULT_ARGS, EARLIEST_DAY, ML_SCOPES, QUALITY_MART_ASSET, SCORES_ASSET, SPARK_POOL
 
 DAG_ID = "andon_scoring"
 
 
 @dag(
     dag_id=DAG_ID,
-    schedule="0 4 * * *",
+    schedule=[QUALITY_MART_ASSET],
     start_date=EARLIEST_DAY,
     catchup=False,
     max_active_runs=1,
@@ -45,9 +51,12 @@ def andon_scoring():
         @task(task_id=f"score_{scope}", pool=SPARK_POOL, outlets=[SCORES_ASSET])
         def score(scope: str = scope, params: dict | None = None, logical_date=None) -> list[dict]:
             from andon.dates import landing_days
-            from ml.jobs import score_window
+            from ml.jobs import pending_score_days, score_window
 
-            days = landing_days(params.get("start"), params.get("end"), logical_date)
+            if params.get("start") or params.get("end") or logical_date is not None:
+                days = landing_days(params.get("start"), params.get("end"), logical_date)
+            else:  # triggered by the mart's update
+                days = pending_score_days(scope)
             return score_window(days[0], days[-1], models=params.get("models") or "champion", scopes=[scope])
 
         score()

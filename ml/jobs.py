@@ -723,6 +723,36 @@ def conform_scores(spark: SparkSession, df: DataFrame) -> DataFrame:
     return df
 
 
+def pending_window(last_scored: date | None, last_day: date, max_days: int) -> list[date]:
+    """The score dates a run triggered by a mart update covers (pure): the days after
+    ``last_scored`` up to ``last_day`` (the newest day in silver), at most the latest
+    ``max_days`` of them; ``last_day`` alone when nothing was scored yet or everything was (the
+    mart changed under it: re-score the newest day)."""
+    if last_scored is None or last_scored >= last_day:
+        return [last_day]
+    first = max(last_scored + timedelta(days=1), last_day - timedelta(days=max_days - 1))
+    return days_between(first, last_day)
+
+
+def pending_score_days(scope: str, cfg: Settings | None = None) -> list[date]:
+    """:func:`pending_window` for ``scope`` on the lakehouse: its last score date in
+    ``gold.early_warning_scores`` and the last day in silver."""
+    from andon.dates import MAX_WINDOW_DAYS
+    from andon.delta import is_delta_table
+    from andon.spark import get_spark
+
+    cfg = cfg or settings()
+    spark = get_spark(cfg)
+    _, last_day = data_span(load_silver(spark, cfg, cache=False))
+    path = cfg.table_path("gold", SCORES_TABLE)
+    last_scored = None
+    if is_delta_table(spark, path):
+        last_scored = (
+            spark.read.format("delta").load(path).where(F.col("scope") == scope).agg(F.max("score_date")).first()[0]
+        )
+    return pending_window(last_scored, last_day, MAX_WINDOW_DAYS)
+
+
 def score_window(
     start: date | str,
     end: date | str | None = None,

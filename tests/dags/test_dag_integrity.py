@@ -61,6 +61,10 @@ def test_early_warning_dags_structure(dagbag):
         assert all(t.pool == "spark_embedded" for t in dag.tasks)
         assert dag.max_active_runs == 1 and not dag.catchup
     assert {o.uri for t in scoring.tasks for o in t.outlets} == {"lakehouse.gold.early_warning_scores"}
+    # scoring runs when the mart publishes its asset, and the mart DAG publishes exactly that asset
+    mart = dagbag.dags["andon_quality_mart"]
+    assert [a.uri for a in scoring.timetable.asset_condition.objects] == ["lakehouse.gold.quality_mart"]
+    assert {o.uri for t in mart.tasks for o in t.outlets} == {"lakehouse.gold.quality_mart"}
     assert set(scoring.params.get_param("models").schema["enum"]) == {"champion", "replay"}
     assert {"cutoff", "replay_from"} <= set(training.params.keys())
     assert {"day", "force_mail"} <= set(digest.params.keys())

@@ -78,3 +78,17 @@ def test_chunk_cutoffs_bounds_the_rows_of_each_group_and_keeps_every_cutoff_in_o
     assert len(chunks) > 1
     assert chunk_cutoffs(cutoffs, rows_per_day, max_rows=10**9) == [cutoffs]
     assert chunk_cutoffs([], rows_per_day, 10) == []
+
+
+def test_a_mart_update_scores_the_days_no_score_covers_yet():
+    from ml.jobs import pending_window
+
+    last = date(2026, 3, 30)
+    # nothing scored yet, or everything: the newest day (re-scored when the mart changed under it)
+    assert pending_window(None, last, 366) == [last]
+    assert pending_window(last, last, 366) == [last]
+    assert pending_window(last + timedelta(days=2), last, 366) == [last]
+    # a gap of three landed days: all three, in order
+    assert pending_window(date(2026, 3, 27), last, 366) == [date(2026, 3, 28), date(2026, 3, 29), last]
+    # a gap longer than the window limit: its latest days only
+    assert pending_window(date(2025, 1, 1), last, 5) == days_between(date(2026, 3, 26), last)
