@@ -53,8 +53,8 @@ def zip_bundle(params: dict[str, str], bundle_dir: Path = BUNDLE_DIR, level: str
                dataset_ids: dict[str, int] | None = None) -> bytes:
     """The import zip of one level (see :data:`LEVELS`): its folders' YAML under ``andon_bundle/``,
     ``metadata.yaml`` with the level's type, placeholders filled in. With ``dataset_ids``
-    (table name -> id in the target Superset), every chart without a ``query_context`` gets one
-    generated from its params (:func:`query_context`)."""
+    (table name -> id in the target Superset), every chart gets its query context for that
+    Superset (:func:`with_query_context`)."""
     if not (bundle_dir / "metadata.yaml").exists():
         raise FileNotFoundError(f"{bundle_dir}/metadata.yaml is missing")
     kind, folders = next((t, f) for name, t, f in LEVELS if name == level)
@@ -67,9 +67,8 @@ def zip_bundle(params: dict[str, str], bundle_dir: Path = BUNDLE_DIR, level: str
             rel = path.relative_to(bundle_dir).as_posix()
             text = render(path.read_text(encoding="utf-8"), params, rel)
             obj = yaml.safe_load(text)  # a broken file fails here, with its name, not inside Superset
-            if dataset_ids is not None and rel.startswith("charts/") and not obj.get("query_context"):
-                table = obj["params"]["datasource"].removeprefix("__").removesuffix("__table")
-                obj["query_context"] = json.dumps(query_context(obj["params"], dataset_ids[table]), sort_keys=True)
+            if dataset_ids is not None and rel.startswith("charts/"):
+                obj = with_query_context(obj, dataset_ids)
                 text = yaml.safe_dump(obj, sort_keys=False, allow_unicode=True, width=120)
             zf.writestr(f"{ROOT_IN_ZIP}/{rel}", text)
     return buffer.getvalue()
@@ -98,6 +97,24 @@ def _filters(params: dict) -> tuple[list[dict], dict[str, str]]:
         else:
             (having if f.get("clause") == "HAVING" else where).append(f"({f['sqlExpression']})")
     return filters, {"having": " AND ".join(having), "where": " AND ".join(where)}
+
+
+def with_query_context(chart: dict, dataset_ids: dict[str, int]) -> dict:
+    """The chart with the query context of the target Superset: generated from its params for the
+    chart types :func:`query_context` knows (a query context copied from an export would carry
+    the exporting instance's dataset id); for another type, a committed one is kept and pointed
+    at the target's dataset id (none committed: none; its data API answers 400, a test says so)."""
+    params = chart["params"]
+    dataset_id = dataset_ids[params["datasource"].removeprefix("__").removesuffix("__table")]
+    if params["viz_type"] in QUERY_VIZ_TYPES:
+        context = query_context(params, dataset_id)
+    elif chart.get("query_context"):
+        context = json.loads(chart["query_context"])
+        context["datasource"] = {"id": dataset_id, "type": "table"}
+        context.setdefault("form_data", {})["datasource"] = f"{dataset_id}__table"
+    else:
+        return chart
+    return {**chart, "query_context": json.dumps(context, sort_keys=True)}
 
 
 def query_context(params: dict, dataset_id: int) -> dict:

@@ -234,3 +234,22 @@ def test_episode_views_are_the_warning_workflows(tmp_path):
     assert list(got.is_escalated) == list(expected.escalated)
     assert set(con.execute("select warning_id from open_warnings").df().warning_id) == set(
         expected.warning_id[expected.status != "closed"])
+
+
+def test_a_committed_query_context_points_at_the_target_dataset():
+    """A chart type without a generator keeps its exported query context, re-pointed at the
+    target Superset's dataset; a known type's exported context is replaced (stale dataset id)."""
+    import json
+
+    exported = {"datasource": {"id": 7, "type": "table"}, "queries": [{"metrics": ["count"]}],
+                "form_data": {"datasource": "7__table", "viz_type": "pie"}}
+    chart = {"params": {"viz_type": "pie", "datasource": "__t__table"}, "query_context": json.dumps(exported)}
+    qc = json.loads(bundle.with_query_context(chart, {"t": 42})["query_context"])
+    assert qc["datasource"] == {"id": 42, "type": "table"} and qc["form_data"]["datasource"] == "42__table"
+    assert qc["queries"] == exported["queries"]
+    table = {"params": {"viz_type": "table", "datasource": "__t__table", "query_mode": "raw", "all_columns": ["a"]},
+             "query_context": json.dumps(exported)}
+    qc = json.loads(bundle.with_query_context(table, {"t": 42})["query_context"])
+    assert qc["datasource"]["id"] == 42 and qc["queries"][0]["columns"] == ["a"]
+    assert bundle.with_query_context({"params": {"viz_type": "pie", "datasource": "__t__table"}}, {"t": 1}) == {
+        "params": {"viz_type": "pie", "datasource": "__t__table"}}
