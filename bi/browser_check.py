@@ -35,10 +35,12 @@ return JSON.stringify({
     loading: !!h.querySelector('.loading, [aria-label="Loading"], [aria-label="loading"]')
       || /Waiting on|Loading/.test(h.innerText),
     text: h.innerText.slice(0, 200),
-    tables: Array.from(h.querySelectorAll('table')).map(t => ({
-      headers: Array.from(t.querySelectorAll('thead th')).map(th => th.innerText.trim()),
-      rows: Array.from(t.querySelectorAll('tbody tr')).slice(0, 200).map(
-        tr => Array.from(tr.querySelectorAll('td')).map(td => td.innerText.trim()))}))})),
+    // a table chart draws its sticky header and its body as separate <table>s: one entry per holder
+    tables: h.querySelector('table') ? [{
+      headers: Array.from((Array.from(h.querySelectorAll('table')).find(t => t.querySelector('thead th'))
+                           || h).querySelectorAll('thead th')).map(th => th.textContent.trim()),
+      rows: Array.from(h.querySelectorAll('tbody tr')).slice(0, 200).map(
+        tr => Array.from(tr.querySelectorAll('td')).map(td => td.textContent.trim()))}] : []})),
   alerts: alerts});
 """.replace("HOLDER", HOLDER)
 
