@@ -3,7 +3,8 @@
 Runs in *Superset's* virtualenv (selenium lives there), as a script; it imports nothing of the
 project: ``<superset venv>/bin/python bi/browser_check.py SPEC.json`` with
 ``{"url", "session_cookie", "slugs", "screens", "timeout"}``; prints one JSON object per line:
-``{"slug", "charts", "rendered", "alerts", "empty", "seconds", "screenshot"}``.
+``{"slug", "charts", "rendered", "alerts", "empty", "tables", "seconds", "screenshot"}`` (``tables``: the
+header and the rows shown, up to 200, of every table chart, as text).
 
 The ``session`` cookie of a logged-in user is copied into the browser (no login form driving).
 A chart holder counts as rendered when it holds a chart's canvas or svg, a table or a big
@@ -33,7 +34,13 @@ return JSON.stringify({
     alert: !!h.querySelector('[role=alert]'),
     loading: !!h.querySelector('.loading, [aria-label="Loading"], [aria-label="loading"]')
       || /Waiting on|Loading/.test(h.innerText),
-    text: h.innerText.slice(0, 200)})),
+    text: h.innerText.slice(0, 200),
+    // a table chart draws its sticky header and its body as separate <table>s: one entry per holder
+    tables: h.querySelector('table') ? [{
+      headers: Array.from((Array.from(h.querySelectorAll('table')).find(t => t.querySelector('thead th'))
+                           || h).querySelectorAll('thead th')).map(th => th.textContent.trim()),
+      rows: Array.from(h.querySelectorAll('tbody tr')).slice(0, 200).map(
+        tr => Array.from(tr.querySelectorAll('td')).map(td => td.textContent.trim()))}] : []})),
   alerts: alerts});
 """.replace("HOLDER", HOLDER)
 
@@ -71,6 +78,7 @@ def check(browser, url: str, slug: str, screens: Path, timeout: float) -> dict:
     holders = state["holders"]
     return {"slug": slug, "charts": len(holders), "rendered": sum(h["rendered"] for h in holders),
             "alerts": state["alerts"], "empty": [h["text"] for h in holders if not h["rendered"]],
+            "tables": [table for h in holders for table in h["tables"]],
             "seconds": round(seconds, 2), "screenshot": str(shot)}
 
 

@@ -6,6 +6,9 @@ reading views that Superset cannot derive itself:
 - ``early_warning_scores``: the scores with the top factors as one line of plain words (business
   names from the data dictionary), the site and, for supplier lots, the supplier;
 - ``early_warnings_latest``: each scope's warnings on its latest score day;
+- ``warning_episodes`` and ``open_warnings``: the warning workflow's episodes (docs/warnings.md)
+  with owner, status (``ops.warning_dispositions``) and escalation, as ``andon warnings list``
+  shows them; open = not closed;
 - ``dq_results`` and ``dq_quarantine_by_reason`` from ``ops.dq_results`` (scalar columns; the
   quarantine map unnested per reason).
 
@@ -94,6 +97,90 @@ join (select scope, max(score_date) as score_date from early_warning_scores grou
 where w.is_warning"""
 
 
+#: the warning workflow's rules (reporting/workflow.py, which bi may not import: same layer);
+#: tests/integration/test_bi.py checks the views against reporting.workflow.warnings_table
+EPISODE_GAP_DAYS = 7
+DISPOSITION_COLUMNS = {
+    "warning_id": "varchar", "scope": "varchar", "entity_id": "varchar", "first_warning": "timestamp",
+    "from_status": "varchar", "to_status": "varchar", "actor": "varchar", "note": "varchar",
+    "changed_at": "timestamp",
+}
+
+
+def _glob(pattern: str) -> str:
+    return "'" + str(pattern).replace("'", "''") + "'"
+
+
+def owner_case(warnings: dict[str, Any]) -> str:
+    """``warnings.routing`` as SQL: the first rule whose scope and entity patterns match (shell
+    patterns, as fnmatch; DuckDB's GLOB), ``warnings.default_owner`` otherwise."""
+    default = _glob(warnings.get("default_owner", "quality-engineering"))
+    whens = " ".join(
+        f"when e.scope glob {_glob(r.get('scope', '*'))} and e.entity_id glob {_glob(r.get('entity', '*'))} "
+        f"then {_glob(r['owner'])}"
+        for r in warnings.get("routing") or ()
+    )
+    return f"case {whens} else {default} end" if whens else default
+
+
+def dispositions_relation(path: str | None) -> str:
+    """``ops.warning_dispositions`` (the workflow's history), or no rows with its columns before
+    the first status change creates it (the next catalog build picks the table up)."""
+    if path:
+        return f"delta_scan({_quote(path)})"
+    return "(select " + ", ".join(f"cast(null as {t}) as {c}" for c, t in DISPOSITION_COLUMNS.items()) + " where false)"
+
+
+def episode_views(cfg: Settings, history: str) -> dict[str, str]:
+    """The warning workflow's episodes over the scores view: consecutive warning days of an
+    entity (a gap of more than 7 days starts a new one), id ``<scope code>-<first day>-<sha1>``,
+    owner by routing, status = the latest disposition (``new`` without one), escalated = still
+    ``new`` ``escalate_after_days`` after its first warning and warned within the last 7 days of
+    the newest warning day; with the episode's latest warning day (score, threshold, factors,
+    model) for the dashboard."""
+    from andon.scopes import SCOPES
+
+    warnings = cfg.raw.get("warnings") or {}
+    escalate = int(warnings.get("escalate_after_days", 3))
+    codes = " ".join(f"when '{s.name}' then '{s.code}'" for s in SCOPES.values())
+    episodes = f"""
+with warned as (
+  select *, score_date - lag(score_date) over (partition by scope, entity_id order by score_date) as gap
+  from early_warning_scores where is_warning
+), numbered as (
+  select *, sum(case when gap is null or gap > {EPISODE_GAP_DAYS} then 1 else 0 end)
+              over (partition by scope, entity_id order by score_date rows unbounded preceding) as episode
+  from warned
+), grouped as (
+  select scope, entity_id, episode, min(score_date) as first_warning, max(score_date) as last_warning,
+         count(distinct score_date) as days_warned, max(score) as max_score,
+         arg_max(model_name || ' v' || model_version, score) as model,
+         arg_max(struct_pack(score, threshold, top_factors, model_name, model_version, scope_name, entity_type,
+                             site_id, supplier_id), score_date) as latest
+  from numbered group by scope, entity_id, episode
+), e as (
+  select *, (case scope {codes} else 'XX' end) || '-' || strftime(first_warning, '%Y%m%d') || '-'
+            || left(sha1(scope || '|' || entity_id || '|' || strftime(first_warning, '%Y-%m-%d')), 6) as warning_id
+  from grouped
+), state as (
+  select warning_id, arg_max(to_status, changed_at) as status, arg_max(actor, changed_at) as changed_by,
+         arg_max(note, changed_at) as note, max(changed_at) as changed_at
+  from {history} group by warning_id
+), as_of as (select max(last_warning) as as_of from e)
+select e.warning_id, e.scope, e.latest.scope_name as scope_name, e.latest.entity_type as entity_type, e.entity_id,
+       e.latest.site_id as site_id, e.latest.supplier_id as supplier_id,
+       {owner_case(warnings)} as owner, coalesce(state.status, 'new') as status,
+       coalesce(state.status, 'new') <> 'closed' as is_open,
+       coalesce(state.status, 'new') = 'new' and e.first_warning <= as_of.as_of - {escalate}
+         and e.last_warning > as_of.as_of - {EPISODE_GAP_DAYS} as is_escalated,
+       e.first_warning, e.last_warning, e.days_warned, e.max_score, e.model,
+       e.latest.score as latest_score, e.latest.threshold as threshold, e.latest.top_factors as top_factors,
+       e.latest.model_name as model_name, e.latest.model_version as model_version,
+       state.changed_by, state.note, state.changed_at
+from e cross join as_of left join state on state.warning_id = e.warning_id"""
+    return {"warning_episodes": episodes, "open_warnings": "select * from warning_episodes where is_open"}
+
+
 def dq_views(dq_path: str) -> dict[str, str]:
     src = f"delta_scan({_quote(dq_path)})"
     return {
@@ -130,6 +217,9 @@ def catalog_views(cfg: Settings) -> dict[str, str]:
     else:
         views["early_warning_scores"] = empty_scores_view()
     views["early_warnings_latest"] = LATEST_WARNINGS
+    dispositions = cfg.table_path("ops", "warning_dispositions")
+    views.update(episode_views(cfg, dispositions_relation(
+        str(Path(dispositions).resolve()) if is_delta_table(dispositions) else None)))
     dq = cfg.table_path("ops", "dq_results")
     if is_delta_table(dq):
         views.update(dq_views(str(Path(dq).resolve())))

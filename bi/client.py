@@ -49,7 +49,14 @@ class Superset:
 
     # ------------------------------------------------------------------ plain calls
     def request(self, method: str, path: str, **kw: Any) -> Any:
-        r = self.session.request(method, f"{self.url}{path}", timeout=kw.pop("timeout", self.timeout), **kw)
+        timeout = kw.pop("timeout", self.timeout)
+        try:
+            r = self.session.request(method, f"{self.url}{path}", timeout=timeout, **kw)
+        except requests.ConnectionError as exc:
+            # a kept-alive connection the server had closed: nothing was received, send it once more
+            if "RemoteDisconnected" not in repr(exc):
+                raise
+            r = self.session.request(method, f"{self.url}{path}", timeout=timeout, **kw)
         if r.status_code >= 400:
             raise SupersetError(f"{method} {path}: {r.status_code} {r.text[:1500]}")
         return r.json() if r.content else None

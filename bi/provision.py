@@ -26,10 +26,17 @@ def admin_client(url: str) -> Superset:
 
 
 def import_bundle(client: Superset, paths: server.BiPaths) -> None:
-    """Import the repository's bundle level by level, each overwriting what exists (idempotent)."""
+    """Import the repository's bundle level by level, each overwriting what exists (idempotent).
+
+    Charts are imported once the datasets exist, with a query context generated for this
+    Superset's dataset ids (``bundle.query_context``): every chart's data API works without
+    opening and saving the chart in the UI first."""
     params = bundle_params(paths)
-    for level, _, _ in bundle.LEVELS:
-        client.import_bundle(level, bundle.zip_bundle(params, level=level))
+    dataset_ids: dict[str, int] | None = None
+    for level, _, folders in bundle.LEVELS:
+        if "charts" in folders and dataset_ids is None:
+            dataset_ids = {d["table_name"]: d["id"] for d in client.list_all("dataset", columns=["id", "table_name"])}
+        client.import_bundle(level, bundle.zip_bundle(params, level=level, dataset_ids=dataset_ids))
 
 
 def up(cfg: Settings, paths: server.BiPaths, port: int = server.DEFAULT_PORT, log=print) -> tuple[str, dict[str, Any]]:

@@ -184,8 +184,10 @@ def start(paths: BiPaths, port: int = DEFAULT_PORT, wait_seconds: float = 120.0,
     with open(paths.log_file, "ab") as out:
         proc = subprocess.Popen(
             [str(paths.venv / "bin" / "gunicorn"), "-w", "1", "-k", "gthread", "--threads", "8", "--timeout", "120",
-             "-b", f"127.0.0.1:{port}", "--limit-request-line", "0", "--limit-request-field_size", "0",
-             "superset.app:create_app()"],
+             # keep idle connections 60 s (gunicorn's default, 2 s, makes a client's next request on a
+             # reused connection fail with "Remote end closed connection" when the machine is busy)
+             "--keep-alive", "60", "-b", f"127.0.0.1:{port}", "--limit-request-line", "0",
+             "--limit-request-field_size", "0", "superset.app:create_app()"],
             env=superset_env(paths), stdout=out, stderr=subprocess.STDOUT, cwd=paths.home, start_new_session=True)
     paths.pid_file.write_text(str(proc.pid))
     deadline = time.monotonic() + wait_seconds

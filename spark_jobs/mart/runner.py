@@ -36,10 +36,12 @@ GOLD_MARTS = (
     "fct_spc_capability",
     "fct_supplier_lot_quality",
     "fct_field_return_cohorts",
+    "fct_field_returns_by_failure_mode",  # customer-free returns for the analysts' Superset (docs/bi.md)
     "fct_quality_loss_daily",
     "fct_quality_loss",
     "fct_capability_grade",
     "fct_spc_rule_violations", "fct_yield_cusum",  # label-free detectors (docs/detectors.md)
+    "fct_spc_control_limits",  # the SPC detector's limits per chart and day (SPC charts in Superset)
     "fct_lot_unit_outcomes", "fct_lot_genealogy_tests", "fct_supplier_outgoing_cusum", "fct_build_lot_suspects",
     "rpt_weekly_kpi_trends",  # the weekly digest's KPI trends (docs/digest-mail.md)
 )

@@ -130,3 +130,126 @@ def test_rison():
     assert _rison(query) == "(page:0,filters:!((col:name,opr:eq,value:'a b')))"
     assert _rison([1, 2]) == "!(1,2)"
     assert _rison(True) == "!t"
+
+
+def test_every_chart_gets_a_query_context_at_import():
+    """Charts are committed without a query context (it needs the target's dataset ids); the
+    chart-level zip generates one per chart from its params, pointing at its dataset's id."""
+    import json
+
+    tables = sorted({d["table_name"] for d in bundle.load("datasets")})
+    ids = {t: 100 + i for i, t in enumerate(tables)}
+    with zipfile.ZipFile(io.BytesIO(bundle.zip_bundle(PARAMS, level="chart", dataset_ids=ids))) as zf:
+        charts = [yaml.safe_load(zf.read(n)) for n in zf.namelist() if "/charts/" in n]
+    assert len(charts) == len(bundle.load("charts"))
+    for chart in charts:
+        params = chart["params"]
+        table = params["datasource"].removeprefix("__").removesuffix("__table")
+        qc = json.loads(chart["query_context"])
+        assert qc["datasource"] == {"id": ids[table], "type": "table"}, chart["slice_name"]
+        assert qc["form_data"]["datasource"] == f"{ids[table]}__table"
+        (query,) = qc["queries"]
+        assert query["columns"] or query["metrics"], chart["slice_name"]
+        if params["viz_type"].startswith("echarts_timeseries"):
+            axis = query["columns"][0]
+            assert axis["columnType"] == "BASE_AXIS" and axis["sqlExpression"] == params["x_axis"]
+            assert axis["timeGrain"] == params.get("time_grain_sqla")
+        if params.get("query_mode") == "raw":
+            assert query["columns"] == params["all_columns"] and query["metrics"] == []
+            assert all(isinstance(o, list) and len(o) == 2 for o in query["orderby"])
+    # without dataset ids (database/dataset levels, or no Superset at hand) nothing is generated
+    with zipfile.ZipFile(io.BytesIO(bundle.zip_bundle(PARAMS, level="chart"))) as zf:
+        assert all(yaml.safe_load(zf.read(n))["query_context"] is None for n in zf.namelist() if "/charts/" in n)
+
+
+def test_query_context_of_an_unknown_chart_type_is_an_error():
+    with pytest.raises(ValueError, match="pie"):
+        bundle.query_context({"viz_type": "pie"}, 1)
+
+
+def test_episode_views_are_the_warning_workflows(tmp_path):
+    """The open-warnings views (DuckDB SQL) give the episodes, ids, owners, statuses and
+    escalations of reporting.workflow (pandas) on the same scores and history."""
+    duckdb = pytest.importorskip("duckdb")
+    from datetime import date, datetime
+
+    import pandas as pd
+
+    from andon.config import load_settings
+    from reporting import workflow
+
+    cfg = load_settings(environ={"ANDON_HOME": str(tmp_path)})
+    days = {  # entity -> warning days (day numbers of June 2025); other days score below threshold
+        ("incoming_material", "LOT-1"): [1, 2, 3, 12, 13],  # gap of 9 days: two episodes
+        ("factory_output", "SZX-L1"): [5, 6, 12, 19],  # gaps of 6 and 7 days: one episode
+        ("field_return", "GDL-L2-AX100-20250601"): [19, 20],  # first warned 1 day before as-of: not escalated
+        ("factory_output", "BRQ-L1"): [10, 14],  # new, 10 days old, still active: escalated
+    }
+    rows = []
+    for (scope, entity), warned in days.items():
+        for d in range(1, 21):
+            rows.append({"scope": scope, "entity_id": entity, "score_date": date(2025, 6, d),
+                         "score": d / 10 + (0.5 if d in warned else 0), "is_warning": d in warned,
+                         "threshold": 0.5, "top_factors": "a; b", "model_name": f"m_{scope}",
+                         "model_version": str(d % 3), "scope_name": scope, "entity_type": "x",
+                         "site_id": entity[:3], "supplier_id": None})
+    scores = pd.DataFrame(rows)
+    expected = workflow.episodes(scores)
+    hist = pd.DataFrame([
+        {"warning_id": expected.warning_id[0], "scope": "", "entity_id": "", "first_warning": datetime(2025, 6, 1),
+         "from_status": "new", "to_status": "acknowledged", "actor": "a", "note": None,
+         "changed_at": datetime(2025, 6, 2)},
+        {"warning_id": expected.warning_id[0], "scope": "", "entity_id": "", "first_warning": datetime(2025, 6, 1),
+         "from_status": "acknowledged", "to_status": "false_alarm", "actor": "b", "note": "n",
+         "changed_at": datetime(2025, 6, 3)},
+        {"warning_id": expected.warning_id[1], "scope": "", "entity_id": "", "first_warning": datetime(2025, 6, 5),
+         "from_status": "false_alarm", "to_status": "closed", "actor": "c", "note": None,
+         "changed_at": datetime(2025, 6, 4)},
+    ])
+    con = duckdb.connect()
+    con.register("early_warning_scores", scores)
+    con.register("history", hist)
+    views = catalog.episode_views(cfg, "history")
+    con.execute(f"create view warning_episodes as {views['warning_episodes']}")
+    con.execute(f"create view open_warnings as {views['open_warnings']}")
+    got = con.execute("select * from warning_episodes order by first_warning, warning_id").df()
+    # warnings_table, without its storage: the same steps on the same frames
+    settings = workflow.WorkflowSettings.from_config(cfg.raw)
+    state = workflow.current_status(hist)
+    as_of = max(expected["last_warning"])
+    expected["owner"] = [workflow.route_owner(s, e, settings)
+                         for s, e in zip(expected.scope, expected.entity_id, strict=True)]
+    expected["status"] = [state.get(i, {}).get("to_status", "new") for i in expected.warning_id]
+    expected["escalated"] = ((expected.status == "new") & (expected.first_warning <= as_of - pd.Timedelta(days=3))
+                             & (expected.last_warning > as_of - pd.Timedelta(days=7)))
+    assert len(expected) == 5
+    assert list(got.warning_id) == list(expected.warning_id)
+    assert [d.date() for d in got.first_warning] == list(expected.first_warning)
+    assert [d.date() for d in got.last_warning] == list(expected.last_warning)
+    assert list(got.days_warned) == list(expected.days_warned)
+    assert list(got.max_score) == pytest.approx(list(expected.max_score))
+    assert list(got.model) == list(expected.model)
+    assert list(got.owner) == list(expected.owner)
+    assert list(got.status) == list(expected.status)
+    assert list(got.is_escalated) == list(expected.escalated)
+    assert set(con.execute("select warning_id from open_warnings").df().warning_id) == set(
+        expected.warning_id[expected.status != "closed"])
+
+
+def test_a_committed_query_context_points_at_the_target_dataset():
+    """A chart type without a generator keeps its exported query context, re-pointed at the
+    target Superset's dataset; a known type's exported context is replaced (stale dataset id)."""
+    import json
+
+    exported = {"datasource": {"id": 7, "type": "table"}, "queries": [{"metrics": ["count"]}],
+                "form_data": {"datasource": "7__table", "viz_type": "pie"}}
+    chart = {"params": {"viz_type": "pie", "datasource": "__t__table"}, "query_context": json.dumps(exported)}
+    qc = json.loads(bundle.with_query_context(chart, {"t": 42})["query_context"])
+    assert qc["datasource"] == {"id": 42, "type": "table"} and qc["form_data"]["datasource"] == "42__table"
+    assert qc["queries"] == exported["queries"]
+    table = {"params": {"viz_type": "table", "datasource": "__t__table", "query_mode": "raw", "all_columns": ["a"]},
+             "query_context": json.dumps(exported)}
+    qc = json.loads(bundle.with_query_context(table, {"t": 42})["query_context"])
+    assert qc["datasource"]["id"] == 42 and qc["queries"][0]["columns"] == ["a"]
+    assert bundle.with_query_context({"params": {"viz_type": "pie", "datasource": "__t__table"}}, {"t": 1}) == {
+        "params": {"viz_type": "pie", "datasource": "__t__table"}}
