@@ -457,7 +457,7 @@ def _postgres_down(lay: Layout) -> None:
     lay.pidfile("postgres").unlink(missing_ok=True)
 
 
-def _start(svc: Service, lay: Layout, timeout: float = 120.0) -> None:
+def _start(svc: Service, lay: Layout, timeout: float = 300.0) -> None:
     pidfile = lay.pidfile(svc.name)
     pid = running(pidfile)
     if pid is not None:
@@ -590,6 +590,17 @@ def smoke() -> int:
     print(f"smoke: Spark {spark.version} at {cfg.raw['spark']['master']}, Delta on {path}, "
           f"executor imports andon from {origin}")
     spark.stop()
+    import mlflow
+
+    mlflow.set_tracking_uri(cfg.raw["mlflow"]["tracking_uri"])
+    mlflow.set_experiment("andon_cluster_smoke")
+    with mlflow.start_run() as run:
+        mlflow.log_text("ok", "smoke.txt")
+    artifact = mlflow.artifacts.load_text(f"{run.info.artifact_uri}/smoke.txt")
+    print(f"smoke: MLflow run {run.info.run_id} at {cfg.raw['mlflow']['tracking_uri']}, "
+          f"artifact {run.info.artifact_uri} -> {artifact!r}")
+    if artifact != "ok":
+        return 1
     return 0 if PYFILES in origin else 1
 
 
