@@ -586,6 +586,13 @@ def smoke() -> int:
     path = f"{cfg.lakehouse_root}/_smoke"
     spark.range(5).write.format("delta").mode("overwrite").save(path)
     assert spark.read.format("delta").load(path).count() == 5
+    # every kind of metastore object the pipeline creates (external Delta tables, dbt's views), so
+    # the metastore's tables exist before concurrent tasks need them
+    spark.sql("CREATE DATABASE IF NOT EXISTS andon_smoke")
+    spark.sql(f"CREATE TABLE IF NOT EXISTS andon_smoke.t USING DELTA LOCATION '{path}'")
+    spark.sql("CREATE OR REPLACE VIEW andon_smoke.v AS SELECT id FROM andon_smoke.t")
+    assert spark.sql("SELECT count(*) FROM andon_smoke.v").first()[0] == 5
+    spark.sql("DROP DATABASE andon_smoke CASCADE")
     origin = spark.sparkContext.parallelize([0], 1).map(lambda _: __import__("andon").__file__).collect()[0]
     print(f"smoke: Spark {spark.version} at {cfg.raw['spark']['master']}, Delta on {path}, "
           f"executor imports andon from {origin}")

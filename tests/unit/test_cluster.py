@@ -62,6 +62,9 @@ def test_cluster_spark_conf_has_no_derby_and_the_metastore_on_postgres(cfg):
     assert conf["spark.hadoop.javax.jdo.option.ConnectionURL"].startswith("jdbc:postgresql://")
     assert conf["spark.sql.warehouse.dir"].startswith("s3a://")
     assert "cluster-jars" in conf["spark.executor.extraClassPath"]
+    # DataNucleus' lazily added foreign keys deadlock the first CREATE TABLE on Postgres
+    assert conf["spark.hadoop.datanucleus.schema.autoCreateConstraints"] == "false"
+    assert conf["spark.hadoop.datanucleus.schema.autoCreateAll"] == "false"
 
 
 def test_service_plan_binds_loopback_and_bounds_workers(cfg, lay):
