@@ -163,8 +163,11 @@ def stop_group(pid: int, timeout: float = 30.0) -> bool:
         os.killpg(pid, signal.SIGKILL)
     except ProcessLookupError:
         return True
-    time.sleep(0.5)
-    return not _group_alive(pid)
+    for _ in range(20):  # a loaded machine takes a moment to reap
+        time.sleep(0.5)
+        if not _group_alive(pid):
+            return True
+    return False
 
 
 def _group_alive(pgid: int) -> bool:
