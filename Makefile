@@ -38,7 +38,7 @@ START ?= 2026-03-02
 RUN_DAG = AIRFLOW=$(AIRFLOW) bash infra/run_dag.sh
 END   = $(shell $(PY) -c "import datetime as d; print(d.date.fromisoformat('$(START)') + d.timedelta(days=$(DAYS) - 1))")
 
-.PHONY: help setup demo simulate land mart train score digest evaluate summary bi bi-stop chromedriver test test-unit lint bench eval-suite clean
+.PHONY: help setup demo simulate land mart train score digest evaluate summary bi bi-stop chromedriver test test-unit lint bench eval-suite clean cluster-up cluster-down cluster-status test-cluster
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "}; /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -136,3 +136,17 @@ eval-suite: setup ## the whole chain on several seeds (SEEDS="1 2 3", SCENARIO, 
 
 clean: ## remove all local state (.andon/); caches in ANDON_CACHE are kept
 	rm -rf $(ANDON_HOME)
+
+cluster-up: setup ## the local cluster (Postgres, S3 on SeaweedFS, Spark standalone, MLflow, Airflow) on loopback ports
+	@$(PY) -m andon_cli.cluster up
+
+cluster-down: ## stop what `make cluster-up` started (by its recorded PIDs)
+	@$(PY) -m andon_cli.cluster down
+
+cluster-status: ## which local cluster processes run
+	@$(PY) -m andon_cli.cluster status
+
+test-cluster: setup ## embedded vs cluster on one tiny world: identical silver and gold (needs make cluster-up)
+	@$(PY) -m andon_cli.cluster status > /dev/null || { echo "the local cluster is not (fully) up: make cluster-up"; exit 1; }
+	@$(PY) -m andon_cli.cluster wheel
+	@ANDON_TEST_CLUSTER=1 $(VENV)/bin/pytest -m cluster tests/cluster -v -s -p no:cacheprovider --basetemp=$(ANDON_HOME)/test-cluster

@@ -50,7 +50,8 @@ def _paths(args: argparse.Namespace) -> int:
     print(f"profile         {cfg.profile}")
     print(f"landing         {cfg.landing_root}")
     print(f"lakehouse       {cfg.lakehouse_root}")
-    print(f"metastore       {cfg.raw['metastore']['derby_home']}")
+    hive = cfg.raw["metastore"].get("hive_conf") or {}
+    print(f"metastore       {hive.get('javax.jdo.option.ConnectionURL') or cfg.raw['metastore']['derby_home']}")
     print(f"mlflow          {cfg.raw['mlflow']['tracking_uri']}")
     print(f"airflow home    {cfg.raw['airflow']['home']}")
     print(f"spark master    {cfg.raw['spark']['master']}")
