@@ -18,9 +18,11 @@
 --
 -- Explaining away (a second pass): a unit holds one lot of every part, so a defective lot makes
 -- the lots of OTHER parts built into the same units fail more often too, and the first pass
--- flags them as well (the "raw" signal). Once a lot L' raw-signals, the units that hold it stop
--- counting as evidence against the other lots in them, from that day on, including the units
--- already counted (adjusted_* columns: observed, expected and p-value without those units). A
+-- flags them as well (the "raw" signal). A unit's prime suspect is the first of its lots to
+-- raw-signal (same day: the smaller p-value); from that day on the unit stops counting as
+-- evidence against the other lots in it, including the units already counted (adjusted_*
+-- columns: observed, expected and p-value without those units), while the prime suspect keeps
+-- it (otherwise the innocent lots flagged with a defective lot would strip its evidence too). A
 -- raw signal that the adjusted test no longer gives is "explained" by the co-built lot that
 -- shares a true-failed unit with it and itself signals on the adjusted test (earliest such lot);
 -- the lot's decision signal (is_signal) is the adjusted signal, or the raw signal when no such
@@ -182,24 +184,25 @@ raw_signals as (
 
     select
         supplier_lot_id,
-        min(tested_date) as raw_signal_date
+        min_by(struct(tested_date, p_value), tested_date) as first_raw_signal
     from flagged
     where is_raw_signal
     group by supplier_lot_id
 
 ),
 
--- per unit, its two earliest raw-signalling lots: excluding lot L, the earliest other one is the
--- first if that is not L, else the second
+-- per unit, its raw-signalling lots in the order they signalled (on the same day: the smaller
+-- p-value first); the first one is the unit's prime suspect
 unit_signal_ranks as (
 
     select
         lot_units.serial_number,
         lot_units.supplier_lot_id,
-        raw_signals.raw_signal_date,
+        raw_signals.first_raw_signal.tested_date as raw_signal_date,
         row_number() over (
             partition by lot_units.serial_number
-            order by raw_signals.raw_signal_date, lot_units.supplier_lot_id
+            order by raw_signals.first_raw_signal.tested_date, raw_signals.first_raw_signal.p_value,
+                lot_units.supplier_lot_id
         ) as signal_rank
     from lot_units
     inner join raw_signals
@@ -211,12 +214,10 @@ unit_signals as (
 
     select
         serial_number,
-        max(case when signal_rank = 1 then supplier_lot_id end) as first_lot_id,
-        max(case when signal_rank = 1 then raw_signal_date end) as first_signal_date,
-        max(case when signal_rank = 2 then raw_signal_date end) as second_signal_date
+        supplier_lot_id as first_lot_id,
+        raw_signal_date as first_signal_date
     from unit_signal_ranks
-    where signal_rank <= 2
-    group by serial_number
+    where signal_rank = 1
 
 ),
 
@@ -229,9 +230,10 @@ unit_attempts as (
         lot_outcomes.tested_date,
         lot_outcomes.is_true_fail,
         reference_rates.reference_rate,
+        -- the unit's prime suspect explains it for every other lot in it, from its signal on;
+        -- the prime suspect itself keeps the unit
         case
-            when unit_signals.first_lot_id = lot_outcomes.supplier_lot_id then unit_signals.second_signal_date
-            else unit_signals.first_signal_date
+            when unit_signals.first_lot_id <> lot_outcomes.supplier_lot_id then unit_signals.first_signal_date
         end as explained_from
     from lot_outcomes
     inner join reference_rates
