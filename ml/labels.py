@@ -387,7 +387,7 @@ def lot_test_labels_at(
 ) -> DataFrame:
     """Incoming-material labels from the mart's lot test (``gold.fct_lot_genealogy_tests``), for
     every cutoff at once: label = 1 when, by the lot's maturity, the lot test's decision signalled
-    (``is_signal``: p < 0.001, co-built lots explained away), or its adjusted evidence (without the
+    (``is_signal``: p < 0.001), or its adjusted evidence (without the
     units shared with another flagged lot) reached ``min_failed`` true fails at the label's looser
     one-sided level ``label_alpha`` (1 %, the z > 2.33 of the silver label); 0 otherwise.
 

@@ -91,9 +91,8 @@ def baseline_warning(scope: str, features: pd.DataFrame) -> pd.Series:
 #: detector yet are absent
 DETECTOR_RULES = {
     "incoming_material": "lot test through genealogy (gold.fct_lot_genealogy_tests): at least 3 true fails of units "
-    "built with the lot and a one-sided Poisson p < 0.001 against the part's other lots, unless a lot of another "
-    "part built into the same units explains them (the test without those units no longer signals); or the "
-    "supplier's outgoing data drifting (gold.fct_supplier_outgoing_cusum): a parameter's CUSUM above h = 4 sigmas",
+    "built with the lot and a one-sided Poisson p < 0.001 against the part's other lots; or the supplier's "
+    "outgoing data drifting (gold.fct_supplier_outgoing_cusum): a parameter's CUSUM above h = 4 sigmas",
     "field_return": "warranty monitoring with exposure (ml/exposure.py): at least 3 returns of the build lot and a "
     "one-sided Poisson p < 0.001 against the returns its units' days in the field lead the product's Weibull "
     "life model to expect",
@@ -101,14 +100,7 @@ DETECTOR_RULES = {
     "true fails on any station of the line, or the line itself, above h = 6 (log-likelihood of a tripled fail rate)",
 }
 DETECTOR_INPUTS = {
-    "incoming_material": (
-        "lot_test_surprise",
-        "lot_test_true_fails",
-        "lot_test_adjusted_surprise",
-        "lot_test_adjusted_true_fails",
-        "lot_test_explained",
-        "supplier_cusum_max",
-    ),
+    "incoming_material": ("lot_test_surprise", "lot_test_true_fails", "supplier_cusum_max"),
     "factory_output": ("yield_cusum_false_max_1d", "yield_cusum_true_max_1d"),
     "field_return": ("exposure_surprise", "returns_so_far"),
 }
@@ -134,13 +126,11 @@ def detector_score(scope: str, features: pd.DataFrame) -> pd.Series:
     """A continuous score whose threshold :data:`DETECTOR_THRESHOLD` is the detector's own signal."""
     f = features
     if scope == "incoming_material":
-        # the lot test's decision (gold.fct_lot_genealogy_tests.is_signal): the adjusted test, or the
-        # raw test unless a co-built lot explains it
-        raw_ok = (_f(f, "lot_test_true_fails") >= LOT_TEST_MIN_FAILS) & (_f(f, "lot_test_explained") < 0.5)
-        raw = (_f(f, "lot_test_surprise") / LOT_TEST_SURPRISE).where(raw_ok, 0.0)
-        adjusted_ok = _f(f, "lot_test_adjusted_true_fails") >= LOT_TEST_MIN_FAILS
-        adjusted = (_f(f, "lot_test_adjusted_surprise") / LOT_TEST_SURPRISE).where(adjusted_ok, 0.0)
-        return np.maximum(np.maximum(raw, adjusted), _f(f, "supplier_cusum_max") / SUPPLIER_CUSUM_H)
+        # the lot test's decision (gold.fct_lot_genealogy_tests.is_signal with the default var
+        # lot_test_explain_away: false): the raw test; the second pass is model evidence only
+        enough = _f(f, "lot_test_true_fails") >= LOT_TEST_MIN_FAILS
+        lot = (_f(f, "lot_test_surprise") / LOT_TEST_SURPRISE).where(enough, 0.0)
+        return np.maximum(lot, _f(f, "supplier_cusum_max") / SUPPLIER_CUSUM_H)
     if scope == "factory_output":
         return np.maximum(_f(f, "yield_cusum_false_max_1d"), _f(f, "yield_cusum_true_max_1d")) / YIELD_CUSUM_H
     if scope == "field_return":

@@ -25,8 +25,10 @@
 -- it (otherwise the innocent lots flagged with a defective lot would strip its evidence too). A
 -- raw signal that the adjusted test no longer gives is "explained" by the co-built lot that
 -- shares a true-failed unit with it and itself signals on the adjusted test (earliest such lot);
+-- with var lot_test_explain_away (default false: not yet measured to help, docs/detectors.md)
 -- the lot's decision signal (is_signal) is the adjusted signal, or the raw signal when no such
--- lot exists (two lots always built together cannot be told apart: both stay flagged).
+-- lot exists (two lots always built together cannot be told apart: both stay flagged);
+-- without it the decision is the raw signal and the second pass is evidence for the models.
 -- Everything on row (lot, d) uses only tests up to d.
 --
 -- Known limit: a line problem (a drift) raises the fails of every lot used on that line at the
@@ -390,7 +392,11 @@ signalled as (
 
     select
         *,
+        {% if var('lot_test_explain_away') %}
         is_adjusted_signal or (is_raw_signal and explained_by_lot_id is null) as is_signal
+        {% else %}
+        is_raw_signal as is_signal
+        {% endif %}
     from decided
 
 ),
