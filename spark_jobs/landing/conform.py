@@ -277,6 +277,42 @@ def classify(conformed: DataFrame, feed: Feed) -> DataFrame:
             .drop("_content", "_rank", "_first_content", "_kept"))
 
 
+def content_hash(feed: Feed) -> Column:
+    """SHA-256 of a record's canonical content (every element of the feed): what "identical" means."""
+    return F.sha2(F.to_json(F.struct(*[spec.element for spec in feed.fields])), 256)
+
+
+def collapse_cross_day_replays(classified: DataFrame, earlier_silver: DataFrame | None, feed: Feed) -> DataFrame:
+    """Records published on an *earlier* day with the same key and the same content: ``replay``.
+
+    :func:`classify` resolves duplicates within a day; a file delivered again in a later day's
+    folder (or filed under the wrong day) would otherwise put the same records in silver twice,
+    once per day. Earlier means: an earlier day of this run (one window over key and content), or
+    ``earlier_silver``, the published silver of the look-back window before the run's days (the
+    landing job reads it; None when there is none). A record with the same key but *different*
+    content on a later day is a correction and is published (dbt keeps the latest day per key).
+    """
+    keys = list(feed.primary_key)
+    candidate = F.col("_kind") == SILVER
+    first = F.struct("landing_date", "_source_file")
+    same = Window.partitionBy(*[F.col(k) for k in keys], F.col("_content"))
+    ranked = (classified.withColumn("_content", content_hash(feed))
+              .withColumn("_prior", F.min(F.when(candidate, first)).over(same)))
+    if earlier_silver is not None:
+        published = (earlier_silver.select(*keys, content_hash(feed).alias("_content"), "landing_date",
+                                           "_source_file")
+                     .groupBy(*keys, "_content").agg(F.min(first).alias("_published")))
+        ranked = (ranked.join(published, [*keys, "_content"], "left")
+                  .withColumn("_prior", F.least(F.col("_published"), F.col("_prior"))).drop("_published"))
+    earlier = candidate & F.col("_prior").isNotNull() & (F.col("_prior.landing_date") < F.col("landing_date"))
+    detail = F.concat(F.lit("cross-day replay: same record published on "),
+                      F.col("_prior.landing_date").cast("string"), F.lit(" ("), F.col("_prior._source_file"),
+                      F.lit(")"))
+    return (ranked.withColumn("_reason_detail", F.when(earlier, detail).otherwise(F.col("_reason_detail")))
+            .withColumn("_kind", F.when(earlier, F.lit(REPLAY)).otherwise(F.col("_kind")))
+            .drop("_content", "_prior"))
+
+
 def silver_columns(feed: Feed) -> list[str]:
     """Columns of a silver row (before the run id): lineage, then the feed's canonical elements."""
     return [*LINEAGE, *(spec.element for spec in feed.fields)]
