@@ -48,6 +48,9 @@ def quantity_text(decimal_separator: str = ".") -> str:
 SPARK_TYPE = {"string": "string", "integer": "int", "double": "double", "boolean": "boolean",
               "date": "date", "timestamp": "timestamp"}
 
+#: Prefix of a tokenised personal value in bronze (see spark_jobs.landing.bronze.tokenise).
+TOKEN_PREFIX = "tok:"
+
 # Lineage columns carried from bronze into silver and quarantine.
 LINEAGE = ["landing_date", "_source_file", "_record_locator"]
 
@@ -162,7 +165,11 @@ class _Builder:
         if spec.pseudonymise:
             if self.key is None:
                 raise ValueError(f"feed {self.feed.name}: a pseudonymisation key is required")
-            return F.when(raw.isNotNull(), hmac_sha256_hex(self.key, F.lower(raw)))
+            # Bronze holds the token ("tok:" + pseudonym, spark_jobs.landing.bronze.tokenise); rows landed
+            # before tokenisation hold the clear value and are pseudonymised here, to the same digest.
+            token = F.substring(raw, len(TOKEN_PREFIX) + 1, 64)
+            return F.when(raw.startswith(TOKEN_PREFIX), token).when(raw.isNotNull(),
+                                                                    hmac_sha256_hex(self.key, F.lower(raw)))
         value = raw
         if spec.code_map:
             value = F.element_at(_map_literal(self.dd.code_maps[spec.code_map]), raw)
@@ -201,6 +208,34 @@ class _Builder:
             return F.to_date(parsed)
         return value
 
+    def plausible(self, spec: FieldSpec, value: Column) -> None:
+        """``implausible_value`` for a number that is not finite or outside the element's value domain
+        (``min``/``max``), and for a date or time outside ``plausible_time`` (the dictionary's earliest
+        day, at most ``latest_days_after_landing`` after the landing day) or the element's own bounds."""
+        if spec.source is None or spec.constant is not None:
+            return
+        raw = _raw(spec.source)
+        domain = self.dd.elements[spec.element].get("value_domain") or {}
+        if spec.data_type == "double":
+            self.violation(value.isNotNull() & (F.isnan(value) | (F.abs(value) == F.lit(float("inf")))),
+                           "implausible_value", spec, F.concat(F.lit("not a finite number: "), raw))
+        if spec.data_type in ("double", "integer"):
+            if domain.get("min") is not None:
+                self.violation(value < F.lit(domain["min"]), "implausible_value", spec,
+                               F.concat(raw, F.lit(f" < {domain['min']}")))
+            if domain.get("max") is not None:
+                self.violation(value > F.lit(domain["max"]), "implausible_value", spec,
+                               F.concat(raw, F.lit(f" > {domain['max']}")))
+        if spec.data_type in ("date", "timestamp"):
+            bounds = {**self.dd.plausible_time, **{k: v for k, v in domain.items() if k in ("earliest",)}}
+            day = F.col("landing_date")
+            as_day = F.to_date(value)
+            earliest = F.lit(str(bounds.get("earliest", "1990-01-01"))).cast("date")
+            latest = F.date_add(day, int(bounds.get("latest_days_after_landing", 2)))
+            self.violation(value.isNotNull() & ((as_day < earliest) | (as_day > latest)), "implausible_value",
+                           spec, F.concat(raw, F.lit(" outside "), earliest.cast("string"), F.lit(" .. landing day + "),
+                                          F.lit(str(bounds.get("latest_days_after_landing", 2))), F.lit(" days")))
+
     def build(self) -> None:
         # Fields that others depend on (time zone / characteristic) first, then the rest.
         referenced = {s.local_time_zone_of for s in self.feed.fields} | {s.quantity_of for s in self.feed.fields} \
@@ -209,6 +244,8 @@ class _Builder:
                   [s for s in self.feed.fields if s.element not in referenced]
         for spec in ordered:
             self.values[spec.element] = self.field(spec).cast(SPARK_TYPE[spec.data_type])
+        for spec in self.feed.fields:
+            self.plausible(spec, self.values[spec.element])
 
 
 def conform(bronze: DataFrame, feed: Feed, dictionary: DataDictionary, key: bytes | None = None,

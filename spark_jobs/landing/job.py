@@ -31,7 +31,7 @@ import logging
 import time
 from collections import defaultdict
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 
 from pyspark.sql import SparkSession
@@ -120,8 +120,9 @@ def land_feed(spark: SparkSession, cfg: Settings, dd: DataDictionary, feed: Feed
         record_landed(spark, cfg, feed, empty, {}, run_id)
         return result
 
+    key = pseudonym_key(cfg) if feed.personal_data or any(s.pseudonymise for s in feed.fields) else None
     with result.step("bronze"):
-        bronze = parse_bronze(spark, feed, new_files, run_id)
+        bronze = parse_bronze(spark, feed, new_files, run_id, key=key)
         if new_files:
             write_bronze(bronze, cfg, feed, new_files)
     with result.step("conform"):
@@ -131,7 +132,6 @@ def land_feed(spark: SparkSession, cfg: Settings, dd: DataDictionary, feed: Feed
                       .where(F.col("landing_date").isin(affected)
                              & ~F.col("_source_file").isin([f.rel_path for f in new_files])))
             bronze = bronze.unionByName(others)
-        key = pseudonym_key(cfg) if any(s.pseudonymise for s in feed.fields) else None
         classified = classify(conform(bronze, feed, dd, key, carry=carried_counts(feed)), feed)
         classified = collapse_cross_day_replays(classified, _earlier_silver(spark, cfg, feed, affected), feed)
         classified = classified.persist()
@@ -152,6 +152,8 @@ def land_feed(spark: SparkSession, cfg: Settings, dd: DataDictionary, feed: Feed
         if not whole.success:
             gates = {d: validate(silver.where(F.col("landing_date") == F.lit(d)), suite_name(feed), expectations)
                      for d in affected}
+    with result.step("quality_gate"):
+        gates = protect_published(spark, cfg, feed, affected, metrics, gates)
     passing = [d for d in affected if gates[d].success]
     with result.step("silver"):
         if passing:
@@ -167,6 +169,12 @@ def land_feed(spark: SparkSession, cfg: Settings, dd: DataDictionary, feed: Feed
                 continue
             completeness, timeliness, consistency = kpis(m, n_required)
             gate = gates[day]
+            drift = [d["message"] for d in m["drift"]]
+            broken = any(d["missing"] for d in m["drift"])
+            status = "failed_gate" if not gate.success else ("schema_drift" if broken else "published")
+            for message in drift:
+                (log.error if broken else log.warning)("%s %s: %s", feed.name, day, message)
+                result.warnings.append(message)
             result.days.append(DayQuality(
                 source=feed.source, feed=feed.name, landing_date=day, files_received=m["files"],
                 records_received=m["records"], bronze_rows=m["records"],
@@ -174,7 +182,7 @@ def land_feed(spark: SparkSession, cfg: Settings, dd: DataDictionary, feed: Feed
                 collapsed_replays=m["replays"], quarantined_by_reason=m["by_reason"], completeness=completeness,
                 timeliness=timeliness, consistency=consistency, gx_evaluated=gate.evaluated,
                 gx_success_percent=gate.success_percent, gx_critical_failures=gate.critical_failures,
-                gx_warnings=gate.warnings, status="published" if gate.success else "failed_gate",
+                gx_warnings=[*drift, *gate.warnings], status=status,
                 run_id=run_id, evaluated_at=now))
             if not gate.success:
                 log.error("%s %s: quality gate failed, previous silver kept: %s", feed.name, day,
@@ -188,6 +196,38 @@ def land_feed(spark: SparkSession, cfg: Settings, dd: DataDictionary, feed: Feed
     log.info("%s: %d new file(s), %d already landed; seconds per step %s", feed.name, result.files_new,
              result.files_skipped, result.seconds)
     return result
+
+
+def protect_published(spark: SparkSession, cfg: Settings, feed: Feed, affected: list[date], metrics: dict,
+                      gates: dict) -> dict:
+    """A critical gate failure for a re-landed day that would lose much of its published silver.
+
+    A re-delivered file with a renamed column quarantines every record (``missing_required``):
+    publishing that would replace a day's silver with nothing. When a day already published
+    ``n`` rows and the candidate holds fewer than ``n * (1 - landing.gate.max_silver_shrink)``,
+    the day fails the gate (previous silver kept, status ``failed_gate``), naming the schema drift
+    that caused it when there is one. One small aggregation over the affected days' silver.
+    """
+    path = cfg.table_path("silver", feed.silver_table)
+    if not affected or not table_exists(spark, path):
+        return gates
+    published = {r[0]: r[1] for r in spark.read.format("delta").load(path)
+                 .where(F.col("landing_date").isin(affected)).groupBy("landing_date").count().collect()}
+    max_shrink = float(cfg.get("landing.gate.max_silver_shrink", 0.5))
+    checked = dict(gates)
+    for day in affected:
+        before = published.get(day, 0)
+        m = metrics.get(day) or {"silver": 0, "drift": []}
+        after = m["silver"]
+        if before and after < before * (1 - max_shrink):
+            gate = gates[day]
+            reason = (f"re-landing would shrink published silver of {day} from {before} to {after} rows "
+                      f"(more than {max_shrink:.0%})")
+            causes = [d["message"] for d in m["drift"] if d["missing"]]
+            if causes:
+                reason += ": " + "; ".join(causes)
+            checked[day] = replace(gate, success=False, critical_failures=[*gate.critical_failures, reason])
+    return checked
 
 
 def _earlier_silver(spark: SparkSession, cfg: Settings, feed: Feed, affected: list[date]):
@@ -258,7 +298,8 @@ def summarize_results(results: list[list[dict]]) -> dict:
             for day in feed["days"]:
                 statuses[day["status"]] += 1
                 if day["status"] == "failed_gate":
-                    summary["failed_days"].append(f"{feed['feed']} {day['landing_date']}")
+                    summary["failed_days"].append(f"{feed['feed']} {day['landing_date']}: "
+                                                  + "; ".join(day.get("gx_critical_failures") or []))
             summary["feeds"][feed["feed"]] = dict(statuses)
     log.info("landing run: %s new files, %s already landed; per feed: %s", summary["files_new"],
              summary["files_skipped"], summary["feeds"])
