@@ -108,3 +108,30 @@ def test_the_local_pseudonym_key_is_private_from_its_creation(tmp_path, monkeypa
     assert len(key) == 64 and pseudonym_key(cfg) == key
     assert stat.S_IMODE((tmp_path / "secrets" / "pseudonym.key").stat().st_mode) == 0o600
     assert stat.S_IMODE((tmp_path / "secrets").stat().st_mode) == 0o700
+
+
+def test_run_dag_keeps_earlier_logs_and_airflow_runs(tmp_path):
+    """infra/run_dag.sh with a stand-in airflow: an earlier log is kept, a day gets the time of day."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "airflow"
+    fake.write_text('#!/usr/bin/env bash\necho "args: $*"\necho "creating dag run x run_id=manual__1"\n'
+                    'echo "DagRun Finished: dag_id=andon_landing, state=success"\n')
+    (bin_dir / "python").write_text("#!/usr/bin/env bash\nexit 0\n")
+    for script in bin_dir.iterdir():
+        script.chmod(0o755)
+    log = tmp_path / "land-2026-03-02.log"
+    log.write_text("the first run's log\n")
+    script = Path(__file__).resolve().parents[2] / "infra" / "run_dag.sh"
+    done = subprocess.run(["bash", str(script), "andon_landing", str(log), "{}", "2026-03-02"], capture_output=True,
+                          text=True, env={**os.environ, "AIRFLOW": str(fake)}, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    kept = list(tmp_path.glob("land-2026-03-02.*.log"))
+    assert len(kept) == 1 and kept[0].read_text() == "the first run's log\n"
+    import re
+
+    assert re.search(r"args: dags test andon_landing 2026-03-02T\d\d:\d\d:\d\d\+00:00 -c \{\}", log.read_text())
