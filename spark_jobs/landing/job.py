@@ -298,8 +298,9 @@ def summarize_results(results: list[list[dict]]) -> dict:
             for day in feed["days"]:
                 statuses[day["status"]] += 1
                 if day["status"] == "failed_gate":
-                    summary["failed_days"].append(f"{feed['feed']} {day['landing_date']}: "
-                                                  + "; ".join(day.get("gx_critical_failures") or []))
+                    reasons = "; ".join(day.get("gx_critical_failures") or [])
+                    summary["failed_days"].append(f"{feed['feed']} {day['landing_date']}"
+                                                  + (f": {reasons}" if reasons else ""))
             summary["feeds"][feed["feed"]] = dict(statuses)
     log.info("landing run: %s new files, %s already landed; per feed: %s", summary["files_new"],
              summary["files_skipped"], summary["feeds"])
