@@ -286,8 +286,10 @@ def test_local_times_in_dst_gap_and_fold_land_without_quarantine(spark, dictiona
         ("2026-10-25 02:30:00", datetime(2026, 10, 25, 0, 30)),      # fold: the earlier occurrence (+02:00)
         ("2026-10-25 03:00:00", datetime(2026, 10, 25, 2, 0)),       # CET again
     ]
+    # Each record lands on its own day (a time months after its landing day would be implausible_value).
     rows = conformed(spark, dictionary, "mes_testlog",
-                     [(DAY, "f", f"line:{i}", {**MES, "TEST_TIME": t}) for i, (t, _) in enumerate(cases)])
+                     [(date.fromisoformat(t[:10]), "f", f"line:{i}", {**MES, "TEST_TIME": t})
+                      for i, (t, _) in enumerate(cases)])
     assert [(r["tested_at"], r["_reason"]) for r in rows] == [(utc, None) for _, utc in cases]
 
 
