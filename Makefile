@@ -134,7 +134,10 @@ bench: setup ## the performance record: landing (scale 1, 10), training + scorin
 eval-suite: setup ## the whole chain on several seeds (SEEDS="1 2 3", SCENARIO, SUITE_SCALE), pooled; bench/results/
 	@$(PY) -m bench.eval_suite --scenario $(or $(SCENARIO),standard) --seeds "$(or $(SEEDS),1 2 3)" $(if $(SUITE_SCALE),--scale $(SUITE_SCALE))
 
-clean: ## remove all local state (.andon/); caches in ANDON_CACHE are kept
+clean: ## remove all local state (.andon/, with the local pseudonym key); caches in ANDON_CACHE are kept
+	@if [ -f "$(ANDON_HOME)/secrets/pseudonym.key" ]; then \
+	  echo "warning: deleting the local pseudonym key $(ANDON_HOME)/secrets/pseudonym.key with the lakehouse;"; \
+	  echo "         pseudonyms made with it cannot be recomputed (keep a copy, or set ANDON_PSEUDONYM_KEY)"; fi
 	rm -rf $(ANDON_HOME)
 
 cluster-up: setup ## the local cluster (Postgres, S3 on SeaweedFS, Spark standalone, MLflow, Airflow) on loopback ports

@@ -36,14 +36,16 @@ def sql_list(values) -> str:
 
 
 def write_table(df: DataFrame, cfg: Settings, layer: str, table: str, replace: str,
-                partition_by: list[str] | None = None, overwrite_schema: bool = False) -> str:
+                partition_by: list[str] | None = None, overwrite_schema: bool = False,
+                merge_schema: bool = False) -> str:
     """Atomically replace the rows of ``<layer>.<table>`` matching ``replace`` with ``df``.
 
     One Delta commit; every row of ``df`` must satisfy the predicate ``replace`` (Delta checks
     it). Re-running with the same input leaves the table's content unchanged, which is what
     makes landing, features and scores idempotent. The first write creates the table,
     partitioned by ``partition_by``; ``overwrite_schema=True`` rewrites the whole table with
-    ``df``'s schema (derived tables whose columns changed). Returns ``"<layer>.<table>"``.
+    ``df``'s schema (derived tables whose columns changed); ``merge_schema=True`` adds ``df``'s new
+    columns to an existing table (rows written before read them as null). Returns ``"<layer>.<table>"``.
     """
     spark = df.sparkSession
     path = cfg.table_path(layer, table)
@@ -55,6 +57,8 @@ def write_table(df: DataFrame, cfg: Settings, layer: str, table: str, replace: s
             writer = writer.option("overwriteSchema", "true")
         writer.save(path)
     else:
+        if merge_schema:
+            writer = writer.option("mergeSchema", "true")
         writer.option("replaceWhere", replace).save(path)
     return register_table(spark, cfg, layer, table)
 

@@ -7,6 +7,7 @@ refuses an inconsistent dictionary with a clear message, before any data is touc
 
 from __future__ import annotations
 
+import codecs
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -70,6 +71,7 @@ class Feed:
     parent_element: str | None = None
     record_path: str | None = None
     personal_data: tuple[str, ...] = ()
+    encoding: str = "utf-8"
 
     @property
     def bronze_table(self) -> str:
@@ -109,6 +111,8 @@ class DataDictionary:
     feeds: dict[str, Feed] = field(default_factory=dict)
     #: derived measures (model features, rule inputs): name -> {business_name, definition}
     derived: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: plausible dates and times: {earliest: ISO day, latest_days_after_landing: int}
+    plausible_time: dict[str, Any] = field(default_factory=dict)
 
     def business_name(self, name: str) -> str:
         """The name a quality engineer reads for a data element or derived measure (falls back to
@@ -187,6 +191,12 @@ def parse_dictionary(data: dict[str, Any]) -> DataDictionary:
         if separator not in DECIMAL_SEPARATORS:
             raise DictionaryError(f"feed {name}: decimal_separator must be one of {sorted(DECIMAL_SEPARATORS)}, "
                                   f"not {separator!r}")
+        encoding = str(raw.get("encoding") or "")
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise DictionaryError(f"feed {name}: declare the files' encoding (e.g. encoding: utf-8), "
+                                  f"not {raw.get('encoding')!r}") from None
         keys = tuple(raw.get("primary_key") or ())
         if not keys or any(k not in {s.element for s in specs} for k in keys):
             raise DictionaryError(f"feed {name}: primary_key must name mapped elements")
@@ -196,7 +206,7 @@ def parse_dictionary(data: dict[str, Any]) -> DataDictionary:
             fields=specs, delimiter=raw.get("delimiter", ","), decimal_separator=separator,
             record_element=raw.get("record_element"),
             parent_element=raw.get("parent_element"), record_path=raw.get("record_path"),
-            personal_data=tuple(raw.get("personal_data") or ()),
+            personal_data=tuple(raw.get("personal_data") or ()), encoding=encoding,
         )
     for conv in conversions:
         if conv.get("from") == conv.get("to"):
@@ -209,8 +219,15 @@ def parse_dictionary(data: dict[str, Any]) -> DataDictionary:
     for name, spec in derived.items():
         if not isinstance(spec, dict) or not spec.get("business_name") or not spec.get("definition"):
             raise DictionaryError(f"derived measure {name!r} needs a business_name and a definition")
+    plausible_time = dict(data.get("plausible_time") or {})
+    for name, element in elements.items():
+        domain = element.get("value_domain") or {}
+        for bound in ("min", "max"):
+            if domain.get(bound) is not None and not isinstance(domain[bound], (int, float)):
+                raise DictionaryError(f"data element {name!r}: value_domain.{bound} must be a number")
     return DataDictionary(elements=elements, characteristics=characteristics,
-                          unit_conversions=conversions, code_maps=code_maps, feeds=feeds, derived=derived)
+                          unit_conversions=conversions, code_maps=code_maps, feeds=feeds, derived=derived,
+                          plausible_time=plausible_time)
 
 
 @lru_cache(maxsize=4)

@@ -20,7 +20,14 @@ def pseudonym_key(cfg: Settings) -> bytes:
         return os.environ[env_name].encode("utf-8")
     key_file = Path(cfg.raw["paths"]["secrets"]) / "pseudonym.key"
     if not key_file.exists():
-        key_file.parent.mkdir(parents=True, exist_ok=True)
-        key_file.write_text(secrets.token_hex(32), encoding="utf-8")
-        key_file.chmod(0o600)
+        key_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        key_file.parent.chmod(0o700)
+        try:
+            # Created readable by its owner only: never briefly world-readable (issue 14).
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:      # another process created it meanwhile: use that one
+            pass
+        else:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(secrets.token_hex(32))
     return key_file.read_text(encoding="utf-8").strip().encode("utf-8")

@@ -8,10 +8,74 @@ run pays the JVM start once.
 
 from __future__ import annotations
 
+import fcntl
+import logging
 import os
+import sys
+import time
 from pathlib import Path
 
 from andon.config import Settings, settings
+
+log = logging.getLogger(__name__)
+
+
+class MetastoreBusy(RuntimeError):
+    """Another process holds the embedded (Derby) metastore."""
+
+
+_LOCK: dict[str, object] = {}
+
+
+def embedded_metastore(cfg: Settings) -> bool:
+    """The Derby default (one JVM at a time), not a shared metastore (``javax.jdo.option.ConnectionURL``)."""
+    meta = cfg.raw["metastore"]
+    return bool(meta.get("derby_home")) and not (meta.get("hive_conf") or {}).get("javax.jdo.option.ConnectionURL")
+
+
+def metastore_lock(cfg: Settings, wait_seconds: float | None = None) -> Path | None:
+    """Hold the embedded metastore for this process's lifetime: one Spark process per ``ANDON_HOME``.
+
+    Derby admits one JVM; a second ``make land`` used to fail deep inside Spark and survive only
+    through Airflow's retries. Now the second process waits for the first (``metastore.lock_wait_seconds``,
+    default one hour), logging "another landing is running" with the holder's pid and command, then gives
+    up with :class:`MetastoreBusy`. The lock is released when the process ends (even when killed).
+    A shared metastore needs no lock (returns None).
+    """
+    if not embedded_metastore(cfg):
+        return None
+    path = Path(cfg.raw["metastore"]["derby_home"]) / "andon-spark.lock"
+    if str(path) in _LOCK:
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wait = float(cfg.get("metastore.lock_wait_seconds", 3600) if wait_seconds is None else wait_seconds)
+    handle = open(path, "a+")   # noqa: SIM115 - kept open for the process's lifetime
+    deadline, told = time.monotonic() + wait, 0.0
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown process"
+            message = (f"another landing is running on this lakehouse ({holder}); the embedded metastore "
+                       f"admits one Spark process at a time")
+            now = time.monotonic()
+            if now >= deadline:
+                handle.close()
+                raise MetastoreBusy(f"{message}: gave up after {wait:.0f} s. Wait for it to finish, or use a "
+                                    "shared metastore (docs/configuration.md).") from None
+            if now - told >= 60 or not told:
+                log.warning("%s: waiting (up to %.0f s more)", message, deadline - now)
+                print(f"{message}: waiting", file=sys.stderr)
+                told = now
+            time.sleep(min(2.0, max(deadline - now, 0.05)))
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()}: {' '.join(sys.argv)[:200]}\n")
+    handle.flush()
+    _LOCK[str(path)] = handle
+    return path
 
 
 def spark_conf(cfg: Settings) -> dict[str, str]:
@@ -47,6 +111,8 @@ def get_spark(cfg: Settings | None = None):
         return active
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ.setdefault("PYSPARK_PYTHON", os.environ.get("PYSPARK_PYTHON", _python()))
+    if cfg.is_local_storage:
+        metastore_lock(cfg)
     conf = spark_conf(cfg)
     if cfg.is_local_storage:
         for key in ("spark.sql.warehouse.dir",):

@@ -48,6 +48,9 @@ def quantity_text(decimal_separator: str = ".") -> str:
 SPARK_TYPE = {"string": "string", "integer": "int", "double": "double", "boolean": "boolean",
               "date": "date", "timestamp": "timestamp"}
 
+#: Prefix of a tokenised personal value in bronze (see spark_jobs.landing.bronze.tokenise).
+TOKEN_PREFIX = "tok:"
+
 # Lineage columns carried from bronze into silver and quarantine.
 LINEAGE = ["landing_date", "_source_file", "_record_locator"]
 
@@ -162,7 +165,11 @@ class _Builder:
         if spec.pseudonymise:
             if self.key is None:
                 raise ValueError(f"feed {self.feed.name}: a pseudonymisation key is required")
-            return F.when(raw.isNotNull(), hmac_sha256_hex(self.key, F.lower(raw)))
+            # Bronze holds the token ("tok:" + pseudonym, spark_jobs.landing.bronze.tokenise); rows landed
+            # before tokenisation hold the clear value and are pseudonymised here, to the same digest.
+            token = F.substring(raw, len(TOKEN_PREFIX) + 1, 64)
+            return F.when(raw.startswith(TOKEN_PREFIX), token).when(raw.isNotNull(),
+                                                                    hmac_sha256_hex(self.key, F.lower(raw)))
         value = raw
         if spec.code_map:
             value = F.element_at(_map_literal(self.dd.code_maps[spec.code_map]), raw)
@@ -201,6 +208,34 @@ class _Builder:
             return F.to_date(parsed)
         return value
 
+    def plausible(self, spec: FieldSpec, value: Column) -> None:
+        """``implausible_value`` for a number that is not finite or outside the element's value domain
+        (``min``/``max``), and for a date or time outside ``plausible_time`` (the dictionary's earliest
+        day, at most ``latest_days_after_landing`` after the landing day) or the element's own bounds."""
+        if spec.source is None or spec.constant is not None:
+            return
+        raw = _raw(spec.source)
+        domain = self.dd.elements[spec.element].get("value_domain") or {}
+        if spec.data_type == "double":
+            self.violation(value.isNotNull() & (F.isnan(value) | (F.abs(value) == F.lit(float("inf")))),
+                           "implausible_value", spec, F.concat(F.lit("not a finite number: "), raw))
+        if spec.data_type in ("double", "integer"):
+            if domain.get("min") is not None:
+                self.violation(value < F.lit(domain["min"]), "implausible_value", spec,
+                               F.concat(raw, F.lit(f" < {domain['min']}")))
+            if domain.get("max") is not None:
+                self.violation(value > F.lit(domain["max"]), "implausible_value", spec,
+                               F.concat(raw, F.lit(f" > {domain['max']}")))
+        if spec.data_type in ("date", "timestamp"):
+            bounds = {**self.dd.plausible_time, **{k: v for k, v in domain.items() if k in ("earliest",)}}
+            day = F.col("landing_date")
+            as_day = F.to_date(value)
+            earliest = F.lit(str(bounds.get("earliest", "1990-01-01"))).cast("date")
+            latest = F.date_add(day, int(bounds.get("latest_days_after_landing", 2)))
+            self.violation(value.isNotNull() & ((as_day < earliest) | (as_day > latest)), "implausible_value",
+                           spec, F.concat(raw, F.lit(" outside "), earliest.cast("string"), F.lit(" .. landing day + "),
+                                          F.lit(str(bounds.get("latest_days_after_landing", 2))), F.lit(" days")))
+
     def build(self) -> None:
         # Fields that others depend on (time zone / characteristic) first, then the rest.
         referenced = {s.local_time_zone_of for s in self.feed.fields} | {s.quantity_of for s in self.feed.fields} \
@@ -209,6 +244,8 @@ class _Builder:
                   [s for s in self.feed.fields if s.element not in referenced]
         for spec in ordered:
             self.values[spec.element] = self.field(spec).cast(SPARK_TYPE[spec.data_type])
+        for spec in self.feed.fields:
+            self.plausible(spec, self.values[spec.element])
 
 
 def conform(bronze: DataFrame, feed: Feed, dictionary: DataDictionary, key: bytes | None = None,
@@ -275,6 +312,42 @@ def classify(conformed: DataFrame, feed: Feed) -> DataFrame:
             .withColumn("_reason_detail", F.when(conflict, detail).otherwise(F.col("_reason_detail")))
             .withColumn("_reason", F.when(conflict, F.lit("duplicate_key")).otherwise(F.col("_reason")))
             .drop("_content", "_rank", "_first_content", "_kept"))
+
+
+def content_hash(feed: Feed) -> Column:
+    """SHA-256 of a record's canonical content (every element of the feed): what "identical" means."""
+    return F.sha2(F.to_json(F.struct(*[spec.element for spec in feed.fields])), 256)
+
+
+def collapse_cross_day_replays(classified: DataFrame, earlier_silver: DataFrame | None, feed: Feed) -> DataFrame:
+    """Records published on an *earlier* day with the same key and the same content: ``replay``.
+
+    :func:`classify` resolves duplicates within a day; a file delivered again in a later day's
+    folder (or filed under the wrong day) would otherwise put the same records in silver twice,
+    once per day. Earlier means: an earlier day of this run (one window over key and content), or
+    ``earlier_silver``, the published silver of the look-back window before the run's days (the
+    landing job reads it; None when there is none). A record with the same key but *different*
+    content on a later day is a correction and is published (dbt keeps the latest day per key).
+    """
+    keys = list(feed.primary_key)
+    candidate = F.col("_kind") == SILVER
+    first = F.struct("landing_date", "_source_file")
+    same = Window.partitionBy(*[F.col(k) for k in keys], F.col("_content"))
+    ranked = (classified.withColumn("_content", content_hash(feed))
+              .withColumn("_prior", F.min(F.when(candidate, first)).over(same)))
+    if earlier_silver is not None:
+        published = (earlier_silver.select(*keys, content_hash(feed).alias("_content"), "landing_date",
+                                           "_source_file")
+                     .groupBy(*keys, "_content").agg(F.min(first).alias("_published")))
+        ranked = (ranked.join(published, [*keys, "_content"], "left")
+                  .withColumn("_prior", F.least(F.col("_published"), F.col("_prior"))).drop("_published"))
+    earlier = candidate & F.col("_prior").isNotNull() & (F.col("_prior.landing_date") < F.col("landing_date"))
+    detail = F.concat(F.lit("cross-day replay: same record published on "),
+                      F.col("_prior.landing_date").cast("string"), F.lit(" ("), F.col("_prior._source_file"),
+                      F.lit(")"))
+    return (ranked.withColumn("_reason_detail", F.when(earlier, detail).otherwise(F.col("_reason_detail")))
+            .withColumn("_kind", F.when(earlier, F.lit(REPLAY)).otherwise(F.col("_kind")))
+            .drop("_content", "_prior"))
 
 
 def silver_columns(feed: Feed) -> list[str]:

@@ -2,8 +2,11 @@
 
 Counts (files, records, bronze, silver, quarantined by reason, collapsed replays), the KPIs
 completeness, timeliness and consistency, the Great Expectations results and a status
-(``published``, ``failed_gate``, ``no_data``). A requested day without any file is recorded
-as ``no_data`` with completeness 0.
+(``published``, ``schema_drift``, ``failed_gate``, ``no_data``). A requested day without any file
+is recorded as ``no_data`` with completeness 0. ``schema_drift``: published, but a file of the day
+lacks a required source field altogether (a renamed or dropped column; its records are quarantined);
+the drift is named in ``gx_warnings`` (added columns alone are named there too, status stays
+``published``).
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ class DayQuality:
     gx_success_percent: float | None
     gx_critical_failures: list[str]
     gx_warnings: list[str]
-    status: str                      # published | failed_gate | no_data
+    status: str                      # published | schema_drift | failed_gate | no_data
     run_id: str
     evaluated_at: datetime
 
@@ -57,8 +60,17 @@ def carried_counts(feed: Feed) -> list[Column]:
     required_raw = [bronze_column(s.source) for s in feed.fields if s.required and s.source]
     missing = sum((F.when(F.col("_parse_error").isNotNull() | F.col(c).isNull() | (F.trim(F.col(c)) == ""), 1)
                    .otherwise(0) for c in required_raw), F.lit(0))
-    return [missing.alias("_missing_required"),
-            F.when(F.col("_parse_error").isNull(), 1).otherwise(0).alias("_parsed")]
+    parsed = F.col("_parse_error").isNull()
+    # Schema drift: which required source fields each parsed record has at all, and its unknown fields.
+    present = [F.when(parsed & F.col(c).isNotNull(), 1).otherwise(0).alias(f"_has_{i}")
+               for i, c in enumerate(required_raw)]
+    return [missing.alias("_missing_required"), F.when(parsed, 1).otherwise(0).alias("_parsed"), *present,
+            F.map_keys("_extra").alias("_extra_keys")]
+
+
+def required_source_fields(feed: Feed) -> list[str]:
+    """The required source fields in :func:`carried_counts` order (``_has_<i>``)."""
+    return [s.source for s in feed.fields if s.required and s.source]
 
 
 def day_metrics(classified: DataFrame, feed: Feed) -> tuple[dict[date, dict], dict[str, int]]:
@@ -70,18 +82,27 @@ def day_metrics(classified: DataFrame, feed: Feed) -> tuple[dict[date, dict], di
     event = feed.event_time
     timely = (F.when(F.col(event) >= F.date_sub(F.col("landing_date"), 1).cast("timestamp"), 1).otherwise(0)
               if event else F.lit(None).cast("int"))
+    required = required_source_fields(feed)
     groups = classified.groupBy("landing_date", "_source_file", "_kind", "_reason").agg(
         F.count("*").alias("n"), F.sum("_missing_required").alias("missing_required"),
-        F.sum("_parsed").alias("parsed"), F.sum(timely).alias("timely")).collect()
+        F.sum("_parsed").alias("parsed"), F.sum(timely).alias("timely"),
+        *[F.sum(f"_has_{i}").alias(f"has_{i}") for i in range(len(required))],
+        F.array_distinct(F.flatten(F.collect_list("_extra_keys"))).alias("extra_keys")).collect()
     per_day: dict[date, dict] = {}
     per_file: dict[str, int] = {}
     files: dict[date, set[str]] = {}
+    shape: dict[str, dict] = {}
     for r in groups:
         day = per_day.setdefault(r["landing_date"], {
             "files": 0, "records": 0, "missing_required": 0, "parsed": 0, "silver": 0, "quarantined": 0,
-            "replays": 0, "by_reason": {}, "contract_violations": 0, "timely": None})
+            "replays": 0, "by_reason": {}, "contract_violations": 0, "timely": None, "drift": []})
         files.setdefault(r["landing_date"], set()).add(r["_source_file"])
         per_file[r["_source_file"]] = per_file.get(r["_source_file"], 0) + r["n"]
+        f = shape.setdefault(r["_source_file"], {"day": r["landing_date"], "parsed": 0,
+                                                 "has": [0] * len(required), "extra": set()})
+        f["parsed"] += r["parsed"]
+        f["has"] = [a + (r[f"has_{i}"] or 0) for i, a in enumerate(f["has"])]
+        f["extra"] |= set(r["extra_keys"] or [])
         day["records"] += r["n"]
         day["missing_required"] += r["missing_required"]
         day["parsed"] += r["parsed"]
@@ -94,11 +115,31 @@ def day_metrics(classified: DataFrame, feed: Feed) -> tuple[dict[date, dict], di
         else:
             day["quarantined"] += r["n"]
             day["by_reason"][r["_reason"]] = day["by_reason"].get(r["_reason"], 0) + r["n"]
-            if r["_reason"] not in ("malformed_record", "truncated_record", "missing_required"):
+            if r["_reason"] not in ("malformed_record", "truncated_record", "undecodable_record", "missing_required"):
                 day["contract_violations"] += r["n"]
     for day, names in files.items():
         per_day[day]["files"] = len(names)
+    for name, f in sorted(shape.items()):
+        drift = schema_drift(name, required, f["parsed"], f["has"], f["extra"])
+        if drift:
+            per_day[f["day"]]["drift"].append(drift)
     return per_day, per_file
+
+
+def schema_drift(file: str, required: list[str], parsed: int, has: list[int], extra: set[str]) -> dict | None:
+    """Schema drift of one file: required source fields that none of its parsed records has (a renamed
+    or dropped column: every record is quarantined as missing_required) and fields the contract does not
+    know (kept in bronze ``_extra``). None when the file has the contract's shape."""
+    missing = [name for name, n in zip(required, has, strict=True) if n == 0] if parsed else []
+    if not missing and not extra:
+        return None
+    parts = []
+    if missing:
+        parts.append(f"required field(s) {', '.join(missing)} missing")
+    if extra:
+        parts.append(f"unknown field(s) {', '.join(sorted(extra))}")
+    return {"file": file, "missing": missing, "extra": sorted(extra),
+            "message": f"schema drift in {file}: {'; '.join(parts)}"}
 
 
 def kpis(m: dict, n_required: int) -> tuple[float | None, float | None, float | None]:

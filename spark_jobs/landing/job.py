@@ -31,8 +31,8 @@ import logging
 import time
 from collections import defaultdict
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
@@ -43,12 +43,23 @@ from andon.delta import sql_list, table_exists, write_table
 from andon.dictionary import DataDictionary, Feed, load_dictionary
 from andon.secrets import pseudonym_key
 from spark_jobs.landing.bronze import parse_bronze, write_bronze
-from spark_jobs.landing.conform import QUARANTINE, SILVER, classify, conform, silver_columns
+from spark_jobs.landing.conform import QUARANTINE, SILVER, classify, collapse_cross_day_replays, conform, silver_columns
 from spark_jobs.landing.dq import DayQuality, carried_counts, day_metrics, kpis, missing_days, write_dq
-from spark_jobs.landing.ledger import landed_checksums, list_files, record_landed
+from spark_jobs.landing.ledger import (
+    date_mismatch,
+    landed_checksums,
+    list_files,
+    record_landed,
+    record_unmatched,
+    unmatched_files,
+)
 from spark_jobs.landing.quarantine import QUARANTINE_TABLE, quarantine_rows
 
 log = logging.getLogger(__name__)
+
+
+class LandingError(RuntimeError):
+    """A landing run that could not do its work: the message names what is missing."""
 
 
 @dataclass
@@ -56,6 +67,9 @@ class FeedResult:
     feed: str
     files_new: int
     files_skipped: int
+    files_empty: int = 0
+    records_new: int = 0
+    warnings: list[str] = field(default_factory=list)
     days: list[DayQuality] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)   # wall time per step
 
@@ -79,8 +93,19 @@ def land_feed(spark: SparkSession, cfg: Settings, dd: DataDictionary, feed: Feed
     with result.step("list"):
         files = list_files(spark, cfg, feed, days)
         landed = {} if force else landed_checksums(spark, cfg, feed, files)
-        new_files = [f for f in files if landed.get(f.rel_path) != f.sha256]
-    result.files_new, result.files_skipped = len(new_files), len(files) - len(new_files)
+        unseen = [f for f in files if landed.get(f.rel_path) != f.sha256]
+    # Zero-byte files have nothing to parse: accounted for in the ledger (empty_file), never landed.
+    empty = [f for f in unseen if f.size == 0]
+    new_files = [f for f in unseen if f.size != 0]
+    for f in empty:
+        result.warnings.append(f"{f.rel_path}: empty file (zero bytes), nothing landed")
+    for f in new_files:
+        if date_mismatch(f):
+            result.warnings.append(f"{f.rel_path}: {date_mismatch(f)}")
+    for warning in result.warnings:
+        log.warning("%s: %s", feed.name, warning)
+    result.files_new, result.files_skipped = len(new_files), len(files) - len(unseen)
+    result.files_empty = len(empty)
     # Days whose files were all landed before already have their DQ rows.
     skipped_days = {f.landing_date for f in files} - {f.landing_date for f in new_files}
     bronze_path = cfg.table_path("bronze", feed.bronze_table)
@@ -92,10 +117,12 @@ def land_feed(spark: SparkSession, cfg: Settings, dd: DataDictionary, feed: Feed
                                            .select("landing_date").distinct().collect()})
     if not affected:
         write_dq(spark, cfg, missing_days(spark, cfg, feed, days, run_id, now, skipped_days))
+        record_landed(spark, cfg, feed, empty, {}, run_id)
         return result
 
+    key = pseudonym_key(cfg) if feed.personal_data or any(s.pseudonymise for s in feed.fields) else None
     with result.step("bronze"):
-        bronze = parse_bronze(spark, feed, new_files, run_id)
+        bronze = parse_bronze(spark, feed, new_files, run_id, key=key)
         if new_files:
             write_bronze(bronze, cfg, feed, new_files)
     with result.step("conform"):
@@ -105,9 +132,11 @@ def land_feed(spark: SparkSession, cfg: Settings, dd: DataDictionary, feed: Feed
                       .where(F.col("landing_date").isin(affected)
                              & ~F.col("_source_file").isin([f.rel_path for f in new_files])))
             bronze = bronze.unionByName(others)
-        key = pseudonym_key(cfg) if any(s.pseudonymise for s in feed.fields) else None
-        classified = classify(conform(bronze, feed, dd, key, carry=carried_counts(feed)), feed).persist()
+        classified = classify(conform(bronze, feed, dd, key, carry=carried_counts(feed)), feed)
+        classified = collapse_cross_day_replays(classified, _earlier_silver(spark, cfg, feed, affected), feed)
+        classified = classified.persist()
         metrics, records_per_file = day_metrics(classified, feed)
+        result.records_new = sum(records_per_file.get(f.rel_path, 0) for f in new_files)
     with result.step("quarantine"):
         quarantined = quarantine_rows(classified.where(F.col("_kind") == QUARANTINE), feed, run_id)
         write_table(quarantined, cfg, "bronze", QUARANTINE_TABLE,
@@ -123,6 +152,8 @@ def land_feed(spark: SparkSession, cfg: Settings, dd: DataDictionary, feed: Feed
         if not whole.success:
             gates = {d: validate(silver.where(F.col("landing_date") == F.lit(d)), suite_name(feed), expectations)
                      for d in affected}
+    with result.step("quality_gate"):
+        gates = protect_published(spark, cfg, feed, affected, metrics, gates)
     passing = [d for d in affected if gates[d].success]
     with result.step("silver"):
         if passing:
@@ -138,6 +169,12 @@ def land_feed(spark: SparkSession, cfg: Settings, dd: DataDictionary, feed: Feed
                 continue
             completeness, timeliness, consistency = kpis(m, n_required)
             gate = gates[day]
+            drift = [d["message"] for d in m["drift"]]
+            broken = any(d["missing"] for d in m["drift"])
+            status = "failed_gate" if not gate.success else ("schema_drift" if broken else "published")
+            for message in drift:
+                (log.error if broken else log.warning)("%s %s: %s", feed.name, day, message)
+                result.warnings.append(message)
             result.days.append(DayQuality(
                 source=feed.source, feed=feed.name, landing_date=day, files_received=m["files"],
                 records_received=m["records"], bronze_rows=m["records"],
@@ -145,7 +182,7 @@ def land_feed(spark: SparkSession, cfg: Settings, dd: DataDictionary, feed: Feed
                 collapsed_replays=m["replays"], quarantined_by_reason=m["by_reason"], completeness=completeness,
                 timeliness=timeliness, consistency=consistency, gx_evaluated=gate.evaluated,
                 gx_success_percent=gate.success_percent, gx_critical_failures=gate.critical_failures,
-                gx_warnings=gate.warnings, status="published" if gate.success else "failed_gate",
+                gx_warnings=[*drift, *gate.warnings], status=status,
                 run_id=run_id, evaluated_at=now))
             if not gate.success:
                 log.error("%s %s: quality gate failed, previous silver kept: %s", feed.name, day,
@@ -154,11 +191,55 @@ def land_feed(spark: SparkSession, cfg: Settings, dd: DataDictionary, feed: Feed
                                skipped_days | {d.landing_date for d in result.days})
         write_dq(spark, cfg, result.days + no_data)
         result.days += no_data
-        record_landed(spark, cfg, feed, new_files, records_per_file, run_id)
+        record_landed(spark, cfg, feed, new_files + empty, records_per_file, run_id)
     classified.unpersist()
     log.info("%s: %d new file(s), %d already landed; seconds per step %s", feed.name, result.files_new,
              result.files_skipped, result.seconds)
     return result
+
+
+def protect_published(spark: SparkSession, cfg: Settings, feed: Feed, affected: list[date], metrics: dict,
+                      gates: dict) -> dict:
+    """A critical gate failure for a re-landed day that would lose much of its published silver.
+
+    A re-delivered file with a renamed column quarantines every record (``missing_required``):
+    publishing that would replace a day's silver with nothing. When a day already published
+    ``n`` rows and the candidate holds fewer than ``n * (1 - landing.gate.max_silver_shrink)``,
+    the day fails the gate (previous silver kept, status ``failed_gate``), naming the schema drift
+    that caused it when there is one. One small aggregation over the affected days' silver.
+    """
+    path = cfg.table_path("silver", feed.silver_table)
+    if not affected or not table_exists(spark, path):
+        return gates
+    published = {r[0]: r[1] for r in spark.read.format("delta").load(path)
+                 .where(F.col("landing_date").isin(affected)).groupBy("landing_date").count().collect()}
+    max_shrink = float(cfg.get("landing.gate.max_silver_shrink", 0.5))
+    checked = dict(gates)
+    for day in affected:
+        before = published.get(day, 0)
+        m = metrics.get(day) or {"silver": 0, "drift": []}
+        after = m["silver"]
+        if before and after < before * (1 - max_shrink):
+            gate = gates[day]
+            reason = (f"re-landing would shrink published silver of {day} from {before} to {after} rows "
+                      f"(more than {max_shrink:.0%})")
+            causes = [d["message"] for d in m["drift"] if d["missing"]]
+            if causes:
+                reason += ": " + "; ".join(causes)
+            checked[day] = replace(gate, success=False, critical_failures=[*gate.critical_failures, reason])
+    return checked
+
+
+def _earlier_silver(spark: SparkSession, cfg: Settings, feed: Feed, affected: list[date]):
+    """Silver rows of the look-back window before the affected days (for cross-day replays), or None."""
+    path = cfg.table_path("silver", feed.silver_table)
+    lookback = int(cfg.get("landing.cross_day_lookback_days", 31))
+    if not affected or lookback <= 0 or not table_exists(spark, path):
+        return None
+    first = min(affected) - timedelta(days=lookback)
+    return (spark.read.format("delta").load(path)
+            .where((F.col("landing_date") >= F.lit(first)) & (F.col("landing_date") < F.lit(max(affected)))
+                   & ~F.col("landing_date").isin(affected)))
 
 
 def land_source(source: str, days: list[date], run_id: str, *, force: bool = False,
@@ -176,7 +257,27 @@ def land_source(source: str, days: list[date], run_id: str, *, force: bool = Fal
     for feed in feeds:
         log.info("landing %s/%s for %d day(s)", source, feed.name, len(days))
         results.append(land_feed(spark, cfg, dd, feed, sorted(days), run_id, force))
+    unmatched = unmatched_files(cfg, source, feeds, sorted(days))
+    record_unmatched(spark, cfg, source, feeds, unmatched, run_id)
+    if results:
+        results[0].warnings += [f"{f.rel_path}: matches no file pattern of {source}, not landed" for f in unmatched]
+    check_work_done(source, feeds, results, unmatched)
     return results
+
+
+def check_work_done(source: str, feeds: list[Feed], results: list[FeedResult], unmatched: list) -> None:
+    """A run that does nothing never reports success: files were waiting in the landing folders, yet
+    none could be read (all empty or misnamed) and none was landed before. Raises :class:`LandingError`
+    naming the files and the patterns they should match. (A readable file without records, such as a
+    day's claims export with an empty list, is work done: its day gets its DQ row.)"""
+    unreadable = sum(r.files_empty for r in results) + len(unmatched)
+    readable = sum(r.files_new + r.files_skipped for r in results)
+    if unreadable and not readable:
+        names = [w.split(":")[0] for r in results for w in r.warnings][:10]
+        raise LandingError(
+            f"{source}: {unreadable} file(s) in the landing folders, but none could be landed "
+            f"(files: {', '.join(names)}; expected file patterns: {', '.join(f.file_glob for f in feeds)}). "
+            "Empty and misnamed deliveries are recorded in ops.landed_files with their outcome.")
 
 
 def run_landing(source: str, days: list[str], run_id: str | None, force: bool = False) -> list[dict]:
@@ -187,21 +288,26 @@ def run_landing(source: str, days: list[str], run_id: str | None, force: bool = 
 
 def summarize_results(results: list[list[dict]]) -> dict:
     """Condense the per-source task results of one landing DAG run (logged, returned to XCom)."""
-    summary: dict = {"files_new": 0, "files_skipped": 0, "failed_days": [], "feeds": {}}
+    summary: dict = {"files_new": 0, "files_skipped": 0, "failed_days": [], "feeds": {}, "warnings": []}
     for per_source in results:
         for feed in per_source:
             summary["files_new"] += feed["files_new"]
             summary["files_skipped"] += feed["files_skipped"]
+            summary["warnings"] += [f"{feed['feed']}: {w}" for w in feed.get("warnings", [])]
             statuses = defaultdict(int)
             for day in feed["days"]:
                 statuses[day["status"]] += 1
                 if day["status"] == "failed_gate":
-                    summary["failed_days"].append(f"{feed['feed']} {day['landing_date']}")
+                    reasons = "; ".join(day.get("gx_critical_failures") or [])
+                    summary["failed_days"].append(f"{feed['feed']} {day['landing_date']}"
+                                                  + (f": {reasons}" if reasons else ""))
             summary["feeds"][feed["feed"]] = dict(statuses)
     log.info("landing run: %s new files, %s already landed; per feed: %s", summary["files_new"],
              summary["files_skipped"], summary["feeds"])
     for failed in summary["failed_days"]:
         log.error("quality gate failed (previous silver kept): %s", failed)
+    for warning in summary["warnings"]:
+        log.error("landing problem: %s", warning)
     return summary
 
 

@@ -12,14 +12,46 @@ line, a CSV header is line 1) and ``record:N`` for XML and nested JSON (1-based 
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 MALFORMED = "malformed_record"
 TRUNCATED = "truncated_record"
+UNDECODABLE = "undecodable_record"
+
+# Bytes that are not valid in the feed's declared encoding are decoded as lone surrogates
+# (Python's ``surrogateescape``), so a record that holds one is found and quarantined as
+# ``undecodable_record`` with its bytes shown (``\\xe9``); they are never replaced (U+FFFD) or guessed.
+_UNDECODED = re.compile("[\udc80-\udcff]")
+
+
+def decode(content: bytes, encoding: str = "utf-8") -> str:
+    """The text of a file in its declared ``encoding``: a byte-order mark stripped, undecodable bytes kept
+    as lone surrogates for :func:`undecodable` to find."""
+    if codecs.lookup(encoding).name == "utf-8" and content.startswith(codecs.BOM_UTF8):
+        content = content[len(codecs.BOM_UTF8):]
+    text = content.decode(encoding, errors="surrogateescape")   # raises where bytes cannot be kept: file quarantined
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def undecodable(text: str) -> bool:
+    return _UNDECODED.search(text) is not None
+
+
+def shown(text: str, encoding: str = "utf-8") -> str:
+    """``text`` with undecodable bytes written as ``\\xNN`` (valid Unicode, nothing altered silently)."""
+    if not undecodable(text):
+        return text
+    return text.encode(encoding, errors="surrogateescape").decode(encoding, errors="backslashreplace")
+
+
+def _undecodable_record(locator: str, raw: str, encoding: str) -> RawRecord:
+    return RawRecord(locator, shown(raw, encoding), {}, UNDECODABLE, f"bytes not valid {encoding}")
 
 
 @dataclass
@@ -53,8 +85,8 @@ def _flatten(obj: dict, prefix: str = "") -> dict[str, str | None]:
     return out
 
 
-def _lines(content: bytes) -> tuple[list[str], bool]:
-    text = content.decode("utf-8", errors="replace")
+def _lines(content: bytes, encoding: str = "utf-8") -> tuple[list[str], bool]:
+    text = decode(content, encoding)
     ends_with_newline = text.endswith("\n")
     lines = text.split("\n")
     if ends_with_newline:
@@ -67,9 +99,12 @@ def _failure(is_last: bool, ends_with_newline: bool) -> str:
     return TRUNCATED if is_last and not ends_with_newline else MALFORMED
 
 
-def parse_csv(content: bytes, delimiter: str = ",") -> Iterator[RawRecord]:
-    lines, ends_nl = _lines(content)
+def parse_csv(content: bytes, delimiter: str = ",", encoding: str = "utf-8") -> Iterator[RawRecord]:
+    lines, ends_nl = _lines(content, encoding)
     if not lines:
+        return
+    if undecodable(lines[0]):
+        yield _undecodable_record("*", "\n".join(lines)[:2000], encoding)
         return
     header = next(csv.reader([lines[0]], delimiter=delimiter))
     for index, line in enumerate(lines[1:], start=2):
@@ -77,6 +112,9 @@ def parse_csv(content: bytes, delimiter: str = ",") -> Iterator[RawRecord]:
             continue
         locator = f"line:{index}"
         is_last = index == len(lines)
+        if undecodable(line):
+            yield _undecodable_record(locator, line, encoding)
+            continue
         try:
             values = next(csv.reader([line], delimiter=delimiter, strict=True))
         except (csv.Error, StopIteration) as exc:
@@ -89,12 +127,15 @@ def parse_csv(content: bytes, delimiter: str = ",") -> Iterator[RawRecord]:
         yield RawRecord(locator, line, {h: (v if v != "" else None) for h, v in zip(header, values, strict=True)})
 
 
-def parse_jsonl(content: bytes) -> Iterator[RawRecord]:
-    lines, ends_nl = _lines(content)
+def parse_jsonl(content: bytes, encoding: str = "utf-8") -> Iterator[RawRecord]:
+    lines, ends_nl = _lines(content, encoding)
     for index, line in enumerate(lines, start=1):
         if line.strip() == "":
             continue
         locator = f"line:{index}"
+        if undecodable(line):
+            yield _undecodable_record(locator, line, encoding)
+            continue
         try:
             obj = json.loads(line)
             if not isinstance(obj, dict):
@@ -105,21 +146,28 @@ def parse_jsonl(content: bytes) -> Iterator[RawRecord]:
         yield RawRecord(locator, line, _flatten(obj))
 
 
-def parse_json_document(content: bytes, record_path: str) -> Iterator[RawRecord]:
-    """A nested JSON document whose records sit in the array at ``record_path``."""
+def parse_json_document(content: bytes, record_path: str, encoding: str = "utf-8") -> Iterator[RawRecord]:
+    """A nested JSON document whose records sit in the array at ``record_path``.
+
+    Undecodable bytes inside one record quarantine that record (``undecodable_record``), not the file.
+    """
+    text = decode(content, encoding)
     try:
-        document = json.loads(content.decode("utf-8", errors="replace"))
+        document = json.loads(text)
         records = document
         for part in record_path.split("."):
             records = records[part]
         if not isinstance(records, list):
             raise ValueError(f"{record_path} is not an array")
     except (ValueError, KeyError, TypeError, RecursionError) as exc:
-        yield RawRecord("*", content.decode("utf-8", errors="replace")[:2000], {}, MALFORMED,
-                        f"unreadable document: {type(exc).__name__}: {exc}")
+        yield RawRecord("*", shown(text[:2000], encoding), {}, MALFORMED,
+                        f"unreadable document: {type(exc).__name__}: {str(exc)[:500]}")
         return
     for index, obj in enumerate(records, start=1):
         raw = json.dumps(obj, ensure_ascii=False, sort_keys=True)
+        if undecodable(raw):
+            yield _undecodable_record(f"record:{index}", raw, encoding)
+            continue
         if not isinstance(obj, dict):
             yield RawRecord(f"record:{index}", raw, {}, MALFORMED, "record is not a JSON object")
             continue
@@ -135,7 +183,7 @@ def parse_xml(content: bytes, record_element: str, parent_element: str | None) -
     try:
         root = ET.fromstring(content)
     except ET.ParseError as exc:
-        yield RawRecord("*", content.decode("utf-8", errors="replace")[:2000], {}, TRUNCATED
+        yield RawRecord("*", shown(decode(content[:2000])), {}, TRUNCATED
                         if not content.rstrip().endswith(b">") else MALFORMED, f"unparseable XML: {exc}")
         return
     index = 0
@@ -154,28 +202,32 @@ def parse_xml(content: bytes, record_element: str, parent_element: str | None) -
 
 
 def parse_file(fmt: str, content: bytes, *, delimiter: str = ",", record_path: str | None = None,
-               record_element: str | None = None, parent_element: str | None = None) -> Iterator[RawRecord]:
+               record_element: str | None = None, parent_element: str | None = None,
+               encoding: str = "utf-8") -> Iterator[RawRecord]:
     """Dispatch on the feed's format (see ``conf/data_dictionary.yaml``).
 
     Never raises for a bad file: if a parser fails on something it did not foresee (a document
     nested too deep, a decoder bug), the records read so far are kept and the rest of the file
     becomes one ``malformed_record`` with locator ``*`` naming the error, so one pathological file
     is quarantined while the other files of the day land.
+
+    ``encoding``: the feed's declared encoding (``conf/data_dictionary.yaml``); a UTF-8 byte-order
+    mark is stripped; XML documents declare their own encoding (``<?xml ... encoding=...?>``).
     """
     if fmt == "csv":
-        records = parse_csv(content, delimiter)
+        records = parse_csv(content, delimiter, encoding)
     elif fmt == "jsonl":
-        records = parse_jsonl(content)
+        records = parse_jsonl(content, encoding)
     elif fmt == "json":
-        records = parse_json_document(content, record_path or "records")
+        records = parse_json_document(content, record_path or "records", encoding)
     elif fmt == "xml":
         records = parse_xml(content, record_element or "record", parent_element)
     else:
         raise ValueError(f"unsupported format {fmt!r}")
-    return _guarded(records, content)
+    return _guarded(records, content, encoding)
 
 
-def _guarded(records: Iterator[RawRecord], content: bytes) -> Iterator[RawRecord]:
+def _guarded(records: Iterator[RawRecord], content: bytes, encoding: str = "utf-8") -> Iterator[RawRecord]:
     seen: set[str] = set()
     try:
         for record in records:
@@ -183,5 +235,5 @@ def _guarded(records: Iterator[RawRecord], content: bytes) -> Iterator[RawRecord
             yield record
     except Exception as exc:  # noqa: BLE001 - any parser failure quarantines the file, never the task
         if "*" not in seen:
-            yield RawRecord("*", content.decode("utf-8", errors="replace")[:2000], {}, MALFORMED,
+            yield RawRecord("*", shown(decode(content[:2000], encoding), encoding), {}, MALFORMED,
                             f"unreadable file: {type(exc).__name__}: {str(exc)[:500]}")

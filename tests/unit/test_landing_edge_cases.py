@@ -20,7 +20,7 @@ from pyspark.sql import types as T
 from andon.config import CONF_DIR
 from andon.dictionary import DictionaryError, parse_dictionary
 from spark_jobs.landing.conform import bronze_column, conform, pseudonym, split_valid
-from spark_jobs.landing.parsers import MALFORMED, parse_csv
+from spark_jobs.landing.parsers import MALFORMED, UNDECODABLE, parse_csv
 
 KEY = b"unit-test-key"
 DAY = date(2026, 3, 2)
@@ -286,8 +286,10 @@ def test_local_times_in_dst_gap_and_fold_land_without_quarantine(spark, dictiona
         ("2026-10-25 02:30:00", datetime(2026, 10, 25, 0, 30)),      # fold: the earlier occurrence (+02:00)
         ("2026-10-25 03:00:00", datetime(2026, 10, 25, 2, 0)),       # CET again
     ]
+    # Each record lands on its own day (a time months after its landing day would be implausible_value).
     rows = conformed(spark, dictionary, "mes_testlog",
-                     [(DAY, "f", f"line:{i}", {**MES, "TEST_TIME": t}) for i, (t, _) in enumerate(cases)])
+                     [(date.fromisoformat(t[:10]), "f", f"line:{i}", {**MES, "TEST_TIME": t})
+                      for i, (t, _) in enumerate(cases)])
     assert [(r["tested_at"], r["_reason"]) for r in rows] == [(utc, None) for _, utc in cases]
 
 
@@ -313,6 +315,9 @@ def test_csv_dialect_as_documented():
     blank = list(parse_csv(b"A,B\n1,2\n\n3,4\n"))
     assert [(r.locator, r.parse_error) for r in blank] == [("line:2", None), ("line:3", MALFORMED), ("line:4", None)]
     bom = list(parse_csv("\ufeffA,B\n1,2\n".encode()))
-    assert bom[0].fields == {"\ufeffA": "1", "B": "2"}                # a BOM is not stripped
-    latin1 = list(parse_csv("A,B\nM\u00fcller,2\n".encode("latin-1")))
-    assert latin1[0].fields["A"] == "M\ufffdller" and latin1[0].parse_error is None
+    assert bom[0].fields == {"A": "1", "B": "2"}                      # a BOM is stripped (issue 14)
+    latin1 = list(parse_csv("A,B\nM\u00fcller,2\n3,4\n".encode("latin-1")))
+    assert [(r.locator, r.parse_error, r.raw) for r in latin1[:1]] == [("line:2", UNDECODABLE, "M\\xfcller,2")]
+    assert latin1[1].fields == {"A": "3", "B": "4"}                   # the next record lands
+    declared = list(parse_csv("A,B\nM\u00fcller,2\n".encode("latin-1"), encoding="latin-1"))
+    assert declared[0].fields["A"] == "M\u00fcller" and declared[0].parse_error is None

@@ -81,7 +81,7 @@ def test_a_line_nested_too_deep_is_one_malformed_line_and_the_rest_lands():
 def test_an_unforeseen_parser_failure_keeps_what_was_read_and_quarantines_the_rest(monkeypatch):
     from spark_jobs.landing import parsers
 
-    def exploding(content, delimiter=","):
+    def exploding(content, delimiter=",", encoding="utf-8"):
         yield parsers.RawRecord("line:2", "x,1", {"x": "1"})
         raise UnicodeError("decoder bug")
 
