@@ -411,17 +411,22 @@ def test_detector_is_a_method_where_the_mart_built_its_evidence():
         {
             "line_id": line,
             "score_date": [d(i) for i in range(6)],
-            # the CUSUM crosses h = 6 on day 3 (false fails) and stays above on day 4 (true fails)
+            # the false-fail CUSUM crosses h = 6 on day 3; a true-fail rise (day 1) is not the line's
+            # fault; SPC rule 1 fires on day 4 (a mean beyond 3 sigmas) and day 5 (a point out of spec)
             "yield_cusum_false_max_1d": [0.0, 1.0, 3.0, 6.5, 2.0, 0.0],
-            "yield_cusum_true_max_1d": [0.0, 0.0, 0.0, 0.0, 6.0000001, None],
+            "yield_cusum_true_max_1d": [0.0, 9.0, 0.0, 0.0, 0.0, None],
+            "spc_max_shift_sigma": [0.0, 0.5, 2.9, 1.0, 3.2, 1.0],
+            "spc_oos_share_1d": [0.0, 0.0, 0.0, 0.0, 0.0, 0.1],
         }
     )
     assert has_detector("factory_output", feats) and not has_detector("field_return", feats)
-    assert not has_detector("factory_output", feats.assign(yield_cusum_false_max_1d=None, yield_cusum_true_max_1d=None))
+    # the mart has not built the CUSUM: no detector, even though the SPC points are there
+    assert not has_detector("factory_output", feats.assign(yield_cusum_false_max_1d=None))
     fired = detector_score("factory_output", feats) >= DETECTOR_THRESHOLD["factory_output"]
-    assert fired.tolist() == [False, False, False, True, True, False]  # exactly 6 is not a signal (C+ > h)
-    assert not bool(detector_score("factory_output", feats.assign(yield_cusum_false_max_1d=6.0)).iloc[0]
-                    >= DETECTOR_THRESHOLD["factory_output"])
+    assert fired.tolist() == [False, False, False, True, True, True]
+    # exactly h = 6, exactly 3 sigmas: no signal (C+ > h, beyond 3 sigmas)
+    edge = feats.assign(yield_cusum_false_max_1d=6.0, spc_max_shift_sigma=3.0, spc_oos_share_1d=0.0)
+    assert not (detector_score("factory_output", edge) >= DETECTOR_THRESHOLD["factory_output"]).any()
     inc = ledger([("INC-3", "factory_output", "station", "SZX-L1-ICT", d(2).isoformat(), d(5).isoformat(),
                    "fixture_wear")])
     rep = evaluate(scores, {"factory_output": feats}, inc, as_of=d(30))
@@ -432,7 +437,7 @@ def test_detector_is_a_method_where_the_mart_built_its_evidence():
     assert set(rep["weekly"]["method"]) == {"model", "baseline", "detector"}
     assert "| factory_output | detector | 1 | 1 |" in report_table(rep)
     # a feature table without the detector columns (mart not built): no detector method
-    rep = evaluate(scores, {"factory_output": feats.drop(columns=["yield_cusum_true_max_1d"])}, inc, as_of=d(30))
+    rep = evaluate(scores, {"factory_output": feats.drop(columns=["yield_cusum_false_max_1d"])}, inc, as_of=d(30))
     assert rep["scopes"]["factory_output"]["methods"] == ["model", "baseline"]
 
 

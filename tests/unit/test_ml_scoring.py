@@ -90,11 +90,24 @@ def test_cold_start_dates_are_scored_by_the_scopes_rule(spark):
     factors = {f["feature"]: f["value"] for f in b1["top_factors"]}
     assert factors["rule"] == rules.DETECTOR_RULES["field_return"] and factors["returns_so_far"] == "3.0"
     assert got["B2"]["top_factors"] == [] and got["B2"]["score"] == 0.0
-    # a scope without a better detector starts with its baseline rule (SPC rule 1 on the line)
+    # factory output starts cold with the retest-aware line evidence: SPC rule 1 (L1) or the false-fail
+    # CUSUM above h = 6 (L2); a true-fail rise is not the line's fault (L3)
     lines = spark.createDataFrame(
-        [("L1", d1, 3.5, 0.0), ("L2", d1, 2.0, 0.0)],
-        "line_id string, score_date date, spc_max_shift_sigma double, spc_oos_share_1d double",
+        [("L1", d1, 3.5, 0.0, 0.0, 0.0), ("L2", d1, 2.0, 0.0, 6.5, 0.0), ("L3", d1, 1.0, 0.0, 0.0, 12.0)],
+        "line_id string, score_date date, spc_max_shift_sigma double, spc_oos_share_1d double, "
+        "yield_cusum_false_max_1d double, yield_cusum_true_max_1d double",
     )
     f = {r["entity_id"]: r for r in rule_scores(spark, lines, "factory_output", [d1]).collect()}
-    assert f["L1"]["is_warning"] and not f["L2"]["is_warning"] and f["L1"]["model_name"] == "rule:spc_rule_1"
+    assert [e for e, r in sorted(f.items()) if r["is_warning"]] == ["L1", "L2"]
+    assert f["L2"]["model_name"] == "rule:retest_aware_line_evidence"
+    assert f["L2"]["score"] == pytest.approx(6.5 / 6)
+    # a scope without a better detector starts with its baseline rule (incoming: static limits)
+    lots = spark.createDataFrame(
+        [("S1", d1, 1.0, 0.0, 0.0), ("S2", d1, 0.0, 0.05, 20.0)],
+        "supplier_lot_id string, score_date date, supplier_n_out_of_spec double, iqc_fail_rate double, "
+        "iqc_samples double",
+    )
+    i = {r["entity_id"]: r for r in rule_scores(spark, lots, "incoming_material", [d1]).collect()}
+    assert i["S1"]["is_warning"] and not i["S2"]["is_warning"]
+    assert i["S1"]["model_name"] == "rule:incoming_static_limits"
     out.unpersist()
