@@ -119,7 +119,7 @@ def _warnings(args: argparse.Namespace) -> int:
         if args.open:
             table = table[table["status"] != "closed"]
         cols = ["warning_id", "scope", "entity_id", "first_warning", "last_warning", "days_warned", "max_score",
-                "status", "owner", "escalated", "model"]
+                "status", "owner", "routed_by", "escalated", "model"]
         with pd.option_context("display.max_rows", args.limit, "display.width", 200):
             print(table[cols].tail(args.limit).to_string(index=False) if len(table) else "no warnings")
         return 0

@@ -180,36 +180,21 @@ def affects(scope: str, entity_id: str, since: date, until: date, gold: dict[str
 
 
 def likely_cause(scope: str, entity_id: str, since: date, until: date, gold: dict[str, pd.DataFrame | None]) -> str:
-    """What the label-free detectors point at as the warning's cause, so the right owner acts:
-    for a build lot its strongest suspect (a flagged component supplier lot or a station that
-    signalled during the build; gold.fct_build_lot_suspects), for a line the station whose yield
-    CUSUM was highest while the warning ran (gold.fct_yield_cusum). Empty when nothing is flagged
-    (then the warning's own factors are all there is) and for supplier lots (the lot is the cause)."""
-    if scope == "field_return":
-        suspects = gold.get("fct_build_lot_suspects")
-        if suspects is None or suspects.empty:
-            return ""
-        s = suspects[suspects["build_lot_id"] == entity_id].sort_values("suspect_rank")
-        if s.empty:
-            return ""
-        top = s.iloc[0]
-        who = "supplier " + str(top["owner_hint"]) if top["suspect_type"] == "supplier_lot" else "station"
-        more = f" (+{len(s) - 1} more)" if len(s) > 1 else ""
-        return f"{top['suspect_id']} ({who}){more}: {top['evidence']}"
-    if scope == "factory_output":
-        y = gold.get("fct_yield_cusum")
-        if y is None or y.empty:
-            return ""
-        d = _dates(y["tested_date"])
-        signal = y["is_true_fail_signal"].fillna(False) | y["is_false_fail_signal"].fillna(False)
-        w = y[(y["line_id"] == entity_id) & (y["monitor_level"] == "station") & signal & (d >= since) & (d <= until)]
-        if w.empty:
-            return ""
-        strength = pd.concat([w["cusum_true"].where(w["is_true_fail_signal"], 0.0),
-                              w["cusum_false"].where(w["is_false_fail_signal"], 0.0)], axis=1).max(axis=1)
-        top = w.loc[strength.idxmax()]
-        return f"{top['station_id']} (station): {top['description']}"
-    return ""
+    """What the label-free detectors point at as the warning's cause, so the right owner acts
+    (:func:`reporting.workflow.top_suspect`, which also routes the warning's owner): for a build lot
+    its strongest suspect, for a line the station whose yield CUSUM was highest while the warning
+    ran. Empty when nothing is flagged (then the warning's own factors are all there is) and for
+    supplier lots (the lot is the cause)."""
+    from reporting.workflow import top_suspect
+
+    top = top_suspect(scope, entity_id, since, until, gold)
+    if top is None:
+        return ""
+    if top["suspect_type"] == "supplier_lot":
+        more = f" (+{top['others']} more)" if top["others"] else ""
+        return f"{top['suspect_id']} (supplier {top['owner_hint']}){more}: {top['evidence']}"
+    more = f" (+{top['others']} more)" if top["others"] and scope == "field_return" else ""
+    return f"{top['suspect_id']} (station){more}: {top['evidence']}"
 
 
 def _factors(factors: Any, name_of) -> list[dict[str, Any]]:

@@ -6,7 +6,11 @@ starts a new episode. Its id is stable (scope code, first warning day and a shor
 entity and first day), so re-scoring the same days gives the same ids.
 
 **An owner** is routed by ``warnings.routing`` (conf/base.yaml): the first rule whose scope and
-entity pattern (shell-style, e.g. ``SZX-*``) match; ``warnings.default_owner`` otherwise.
+entity pattern (shell-style, e.g. ``SZX-*``) match; ``warnings.default_owner`` otherwise. Where the
+label-free detectors name a suspect (:func:`top_suspect`: a build lot's flagged component supplier
+lot or signalling station, a line's signalling station), the warning is routed as the suspect's
+own warning would be: a build lot that carries a flagged supplier lot goes to whoever owns
+incoming material, not to the site that built it.
 
 **A status** moves only along :data:`TRANSITIONS`::
 
@@ -96,6 +100,94 @@ def route_owner(scope: str, entity_id: str, settings: WorkflowSettings) -> str:
     return settings.default_owner
 
 
+#: a suspect is routed as a warning of this scope on the suspect's id
+SUSPECT_SCOPE = {"supplier_lot": "incoming_material", "station": "factory_output"}
+
+
+def _days(s: pd.Series) -> pd.Series:
+    return pd.to_datetime(s).dt.date
+
+
+def top_suspect(
+    scope: str, entity_id: str, since: date, until: date, gold: dict[str, pd.DataFrame | None]
+) -> dict[str, Any] | None:
+    """The detectors' strongest suspect for a warning of ``entity_id`` that ran ``since .. until``.
+
+    * build lot (``field_return``): rank 1 of ``gold.fct_build_lot_suspects`` among the suspects
+      flagged by ``until`` (a flagged component supplier lot or a station that signalled during
+      the build);
+    * line (``factory_output``): the station whose yield CUSUM signal (``gold.fct_yield_cusum``,
+      true or false fails) was highest on a day of ``since .. until``;
+    * supplier lot: none (the lot is the cause).
+
+    Returns ``suspect_type`` (``supplier_lot`` | ``station``), ``suspect_id``, ``owner_hint``,
+    ``evidence`` (words) and ``others`` (how many more suspects), or None."""
+    if scope == "field_return":
+        suspects = gold.get("fct_build_lot_suspects")
+        if suspects is None or suspects.empty:
+            return None
+        s = suspects[suspects["build_lot_id"] == entity_id]
+        if "flagged_date" in s:
+            s = s[s["flagged_date"].isna() | (_days(s["flagged_date"]) <= until)]
+        if s.empty:
+            return None
+        top = s.sort_values("suspect_rank").iloc[0]
+        return {
+            "suspect_type": str(top["suspect_type"]),
+            "suspect_id": str(top["suspect_id"]),
+            "owner_hint": str(top["owner_hint"]),
+            "evidence": str(top["evidence"]),
+            "others": len(s) - 1,
+        }
+    if scope == "factory_output":
+        y = gold.get("fct_yield_cusum")
+        if y is None or y.empty:
+            return None
+        d = _days(y["tested_date"])
+        true_sig = y["is_true_fail_signal"].fillna(False).astype(bool)
+        false_sig = y["is_false_fail_signal"].fillna(False).astype(bool)
+        on = (y["line_id"] == entity_id) & (y["monitor_level"] == "station") & (true_sig | false_sig)
+        on &= (d >= since) & (d <= until)
+        w = y[on]
+        if w.empty:
+            return None
+        strength = pd.concat(
+            [w["cusum_true"].where(true_sig[on], 0.0), w["cusum_false"].where(false_sig[on], 0.0)], axis=1
+        ).max(axis=1)
+        top = w.loc[strength.idxmax()]
+        return {
+            "suspect_type": "station",
+            "suspect_id": str(top["station_id"]),
+            "owner_hint": str(top["station_id"]),
+            "evidence": str(top["description"]),
+            "others": int(w["station_id"].nunique()) - 1,
+        }
+    return None
+
+
+def route_warning(
+    scope: str, entity_id: str, since: date, until: date, gold: dict[str, pd.DataFrame | None],
+    settings: WorkflowSettings,
+) -> tuple[str, str]:
+    """(owner, routed_by): by the warning's :func:`top_suspect` when the detectors name one (routed
+    as the suspect's own warning: ``suspect <id>``), else by the warning's own scope and entity
+    (``entity``)."""
+    top = top_suspect(scope, entity_id, since, until, gold)
+    if top is None:
+        return route_owner(scope, entity_id, settings), "entity"
+    owner = route_owner(SUSPECT_SCOPE[top["suspect_type"]], top["suspect_id"], settings)
+    return owner, f"suspect {top['suspect_id']}"
+
+
+#: gold tables (and their columns) the routing reads
+SUSPECT_INPUTS = {
+    "fct_build_lot_suspects": ["build_lot_id", "suspect_rank", "suspect_type", "suspect_id", "owner_hint",
+                               "evidence", "flagged_date"],
+    "fct_yield_cusum": ["line_id", "monitor_level", "station_id", "tested_date", "is_true_fail_signal",
+                        "is_false_fail_signal", "cusum_true", "cusum_false", "description"],
+}
+
+
 def episodes(scores: pd.DataFrame, gap_days: int = GAP_DAYS) -> pd.DataFrame:
     """One row per warning episode: scope, entity_id, first_warning, last_warning, days_warned,
     max_score, model (``model_name vversion`` of the highest-scoring day), warning_id."""
@@ -153,15 +245,22 @@ def current_status(hist: pd.DataFrame) -> dict[str, dict[str, Any]]:
 
 
 def warnings_table(cfg, as_of: date | None = None) -> pd.DataFrame:
-    """Every warning episode with its owner, status, last change and whether it is escalated
-    (``new``, first warned at least ``escalate_after_days`` before ``as_of`` and still active)."""
+    """Every warning episode with its owner (and ``routed_by``: its suspect or its entity), status,
+    last change and whether it is escalated (``new``, first warned at least
+    ``escalate_after_days`` before ``as_of`` and still active)."""
     from andon.tables import read_table
 
     settings = WorkflowSettings.from_config(cfg.raw)
     ep = episodes(read_table(cfg.table_path("gold", "early_warning_scores")))
     state = current_status(history(cfg))
     as_of = as_of or (max(ep["last_warning"]) if len(ep) else date.today())
-    ep["owner"] = [route_owner(s, e, settings) for s, e in zip(ep["scope"], ep["entity_id"], strict=True)]
+    gold = {t: read_table(cfg.table_path("gold", t), columns=c) for t, c in SUSPECT_INPUTS.items()} if len(ep) else {}
+    routed = [
+        route_warning(s, e, f, la, gold, settings)
+        for s, e, f, la in zip(ep["scope"], ep["entity_id"], ep["first_warning"], ep["last_warning"], strict=True)
+    ]
+    ep["owner"] = [o for o, _ in routed]
+    ep["routed_by"] = [r for _, r in routed]
     ep["status"] = [state.get(i, {}).get("to_status", "new") for i in ep["warning_id"]]
     ep["changed_by"] = [state.get(i, {}).get("actor") for i in ep["warning_id"]]
     ep["note"] = [state.get(i, {}).get("note") for i in ep["warning_id"]]

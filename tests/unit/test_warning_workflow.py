@@ -15,6 +15,7 @@ from reporting.workflow import (
     episodes,
     history,
     route_owner,
+    route_warning,
     transition,
     warning_id,
     warnings_table,
@@ -80,6 +81,50 @@ def test_owners_are_routed_by_the_first_matching_rule():
     assert route_owner("factory_output", "GDL-L1", settings) == "qe"
 
 
+def test_a_warning_goes_to_the_owner_of_its_suspect():
+    settings = WorkflowSettings(
+        routing=(
+            {"scope": "incoming_material", "entity": "*", "owner": "sqe"},
+            {"scope": "factory_output", "entity": "*-FT", "owner": "test-engineering"},
+            {"scope": "*", "entity": "SZX-*", "owner": "szx"},
+        ),
+        default_owner="qe",
+        escalate_after_days=3,
+    )
+    day = D0 + timedelta(days=10)
+    suspects = pd.DataFrame({
+        "build_lot_id": ["SZX-L1-AX100-20260302", "SZX-L1-AX100-20260302", "SZX-L2-AX100-20260302",
+                         "SZX-L3-AX100-20260302"],
+        "suspect_rank": [1, 2, 1, 1],
+        "suspect_type": ["supplier_lot", "station", "station", "supplier_lot"],
+        "suspect_id": ["SUP1-CAP-L7", "SZX-L1-FT", "SZX-L2-ICT", "SUP2-RES-L1"],
+        "owner_hint": ["SUP1", "SZX-L1-FT", "SZX-L2-ICT", "SUP2"],
+        "evidence": ["lot test", "station", "station", "flagged later"],
+        # the L3 lot's suspect was flagged after the warning ran: not known then
+        "flagged_date": [D0, D0, D0, day + timedelta(days=5)],
+    })
+    cusum = pd.DataFrame({
+        "line_id": ["SZX-L1", "SZX-L1"], "monitor_level": ["station", "station"],
+        "station_id": ["SZX-L1-ICT", "SZX-L1-FT"], "tested_date": [day, day],
+        "is_true_fail_signal": [True, False], "is_false_fail_signal": [False, True],
+        "cusum_true": [7.0, 0.0], "cusum_false": [0.0, 9.0], "description": ["ICT", "FT false fails"],
+    })
+    gold = {"fct_build_lot_suspects": suspects, "fct_yield_cusum": cusum}
+    # a build lot carrying a flagged supplier lot: supplier quality, not the site that built it
+    assert route_warning("field_return", "SZX-L1-AX100-20260302", D0, day, gold, settings) == (
+        "sqe", "suspect SUP1-CAP-L7")
+    # a station suspect is routed as that station's warning; a suspect flagged too late does not count
+    assert route_warning("field_return", "SZX-L2-AX100-20260302", D0, day, gold, settings) == (
+        "szx", "suspect SZX-L2-ICT")
+    assert route_warning("field_return", "SZX-L3-AX100-20260302", D0, day, gold, settings) == ("szx", "entity")
+    # a line whose FT station's false fails signalled most during the warning: test engineering
+    assert route_warning("factory_output", "SZX-L1", day, day, gold, settings) == (
+        "test-engineering", "suspect SZX-L1-FT")
+    assert route_warning("factory_output", "SZX-L1", D0, D0, gold, settings) == ("szx", "entity")
+    assert route_warning("incoming_material", "SUP1-CAP-L7", D0, day, gold, settings) == ("sqe", "entity")
+    assert route_warning("field_return", "SZX-L1-AX100-20260302", D0, day, {}, settings) == ("szx", "entity")
+
+
 def test_status_moves_only_along_the_workflow_and_keeps_its_history(wf_cfg):
     table = warnings_table(wf_cfg)
     fo = table[table["scope"] == "factory_output"].iloc[0]
@@ -127,3 +172,21 @@ def test_unacknowledged_active_warnings_are_escalated(wf_cfg):
     lot = t.loc[t["entity_id"] == "SUP1-P-L1", "warning_id"].iloc[0]
     transition(wf_cfg, lot, "ack", "sqe-1")
     assert escalated(21) == {"SZX-L1"}  # the lot is acknowledged: someone is on it
+
+
+def test_the_warnings_table_routes_by_the_suspect_in_gold(wf_cfg):
+    from deltalake import write_deltalake
+
+    t = warnings_table(wf_cfg)
+    assert set(t["routed_by"]) == {"entity"}  # no detector table in gold yet
+    cusum = pd.DataFrame({
+        "line_id": ["SZX-L1"], "monitor_level": ["station"], "station_id": ["SZX-L1-FT"],
+        "tested_date": pd.to_datetime([D0 + timedelta(days=3)]), "is_true_fail_signal": [False],
+        "is_false_fail_signal": [True], "cusum_true": [0.0], "cusum_false": [8.0], "description": ["FT false fails"],
+    })
+    write_deltalake(wf_cfg.table_path("gold", "fct_yield_cusum"), cusum)
+    t = warnings_table(wf_cfg).set_index("first_warning")
+    # the line's first episode (days 2-4) ran while FT signalled; its second (day 15) did not
+    assert t.loc[D0 + timedelta(days=2), "routed_by"] == "suspect SZX-L1-FT"
+    assert t.loc[D0 + timedelta(days=2), "owner"] == "szx"
+    assert t.loc[D0 + timedelta(days=15), "routed_by"] == "entity"
