@@ -111,30 +111,49 @@ def _glob(pattern: str) -> str:
     return "'" + str(pattern).replace("'", "''") + "'"
 
 
-def owner_case(warnings: dict[str, Any]) -> str:
+def owner_case(warnings: dict[str, Any], scope: str = "e.scope", entity: str = "e.entity_id") -> str:
     """``warnings.routing`` as SQL: the first rule whose scope and entity patterns match (shell
     patterns, as fnmatch; DuckDB's GLOB), ``warnings.default_owner`` otherwise."""
     default = _glob(warnings.get("default_owner", "quality-engineering"))
     whens = " ".join(
-        f"when e.scope glob {_glob(r.get('scope', '*'))} and e.entity_id glob {_glob(r.get('entity', '*'))} "
+        f"when {scope} glob {_glob(r.get('scope', '*'))} and {entity} glob {_glob(r.get('entity', '*'))} "
         f"then {_glob(r['owner'])}"
         for r in warnings.get("routing") or ()
     )
     return f"case {whens} else {default} end" if whens else default
 
 
+#: the detector tables the suspect routing reads (reporting.workflow.top_suspect, SUSPECT_INPUTS)
+SUSPECT_COLUMNS = {
+    "fct_build_lot_suspects": {"build_lot_id": "varchar", "suspect_rank": "integer", "suspect_type": "varchar",
+                               "suspect_id": "varchar", "flagged_date": "date"},
+    "fct_yield_cusum": {"line_id": "varchar", "monitor_level": "varchar", "station_id": "varchar",
+                        "tested_date": "date", "is_true_fail_signal": "boolean", "is_false_fail_signal": "boolean",
+                        "cusum_true": "double", "cusum_false": "double"},
+}
+#: a suspect is routed as a warning of this scope on its id (reporting.workflow.SUSPECT_SCOPE)
+SUSPECT_SCOPE = {"supplier_lot": "incoming_material", "station": "factory_output"}
+
+
+def table_relation(path: str | None, columns: dict[str, str]) -> str:
+    """A Delta table, or no rows with its columns when it does not exist (yet)."""
+    if path:
+        return f"delta_scan({_quote(path)})"
+    return "(select " + ", ".join(f"cast(null as {t}) as {c}" for c, t in columns.items()) + " where false)"
+
+
 def dispositions_relation(path: str | None) -> str:
     """``ops.warning_dispositions`` (the workflow's history), or no rows with its columns before
     the first status change creates it (the next catalog build picks the table up)."""
-    if path:
-        return f"delta_scan({_quote(path)})"
-    return "(select " + ", ".join(f"cast(null as {t}) as {c}" for c, t in DISPOSITION_COLUMNS.items()) + " where false)"
+    return table_relation(path, DISPOSITION_COLUMNS)
 
 
-def episode_views(cfg: Settings, history: str) -> dict[str, str]:
+def episode_views(cfg: Settings, history: str, suspects: str | None = None, cusum: str | None = None) -> dict[str, str]:
     """The warning workflow's episodes over the scores view: consecutive warning days of an
     entity (a gap of more than 7 days starts a new one), id ``<scope code>-<first day>-<sha1>``,
-    owner by routing, status = the latest disposition (``new`` without one), escalated = still
+    owner by routing (as the suspect's own warning where the detectors name one: a build lot's
+    rank-1 suspect flagged by its last warning day, a line's station with the highest signalling
+    CUSUM while it warned; ``routed_by``), status = the latest disposition (``new`` without one), escalated = still
     ``new`` ``escalate_after_days`` after its first warning and warned within the last 7 days of
     the newest warning day; with the episode's latest warning day (score, threshold, factors,
     model) for the dashboard."""
@@ -143,6 +162,12 @@ def episode_views(cfg: Settings, history: str) -> dict[str, str]:
     warnings = cfg.raw.get("warnings") or {}
     escalate = int(warnings.get("escalate_after_days", 3))
     codes = " ".join(f"when '{s.name}' then '{s.code}'" for s in SCOPES.values())
+    suspects = suspects or table_relation(None, SUSPECT_COLUMNS["fct_build_lot_suspects"])
+    cusum = cusum or table_relation(None, SUSPECT_COLUMNS["fct_yield_cusum"])
+    suspect_scope = "case sx.suspect_type " + " ".join(
+        f"when '{t}' then '{sc}'" for t, sc in SUSPECT_SCOPE.items()) + " end"
+    owner = (f"case when sx.suspect_id is not null then {owner_case(warnings, suspect_scope, 'sx.suspect_id')} "
+             f"else {owner_case(warnings)} end")
     episodes = f"""
 with warned as (
   select *, score_date - lag(score_date) over (partition by scope, entity_id order by score_date) as gap
@@ -166,10 +191,27 @@ with warned as (
   select warning_id, arg_max(to_status, changed_at) as status, arg_max(actor, changed_at) as changed_by,
          arg_max(note, changed_at) as note, max(changed_at) as changed_at
   from {history} group by warning_id
+), lot_suspect as (
+  select e.warning_id, arg_min(s.suspect_type, s.suspect_rank) as suspect_type,
+         arg_min(s.suspect_id, s.suspect_rank) as suspect_id
+  from e join {suspects} s on e.scope = 'field_return' and s.build_lot_id = e.entity_id
+   and (s.flagged_date is null or cast(s.flagged_date as date) <= cast(e.last_warning as date))
+  group by e.warning_id
+), station_suspect as (
+  select e.warning_id, 'station' as suspect_type,
+         arg_max(y.station_id, greatest(case when y.is_true_fail_signal then y.cusum_true else 0 end,
+                                        case when y.is_false_fail_signal then y.cusum_false else 0 end)) as suspect_id
+  from e join {cusum} y on e.scope = 'factory_output' and y.line_id = e.entity_id and y.monitor_level = 'station'
+   and (coalesce(y.is_true_fail_signal, false) or coalesce(y.is_false_fail_signal, false))
+   and cast(y.tested_date as date) between cast(e.first_warning as date) and cast(e.last_warning as date)
+  group by e.warning_id
+), sx as (select * from lot_suspect union all select * from station_suspect
 ), as_of as (select max(last_warning) as as_of from e)
 select e.warning_id, e.scope, e.latest.scope_name as scope_name, e.latest.entity_type as entity_type, e.entity_id,
        e.latest.site_id as site_id, e.latest.supplier_id as supplier_id,
-       {owner_case(warnings)} as owner, coalesce(state.status, 'new') as status,
+       {owner} as owner,
+       case when sx.suspect_id is not null then 'suspect ' || sx.suspect_id else 'entity' end as routed_by,
+       coalesce(state.status, 'new') as status,
        coalesce(state.status, 'new') <> 'closed' as is_open,
        coalesce(state.status, 'new') = 'new' and e.first_warning <= as_of.as_of - {escalate}
          and e.last_warning > as_of.as_of - {EPISODE_GAP_DAYS} as is_escalated,
@@ -177,7 +219,8 @@ select e.warning_id, e.scope, e.latest.scope_name as scope_name, e.latest.entity
        e.latest.score as latest_score, e.latest.threshold as threshold, e.latest.top_factors as top_factors,
        e.latest.model_name as model_name, e.latest.model_version as model_version,
        state.changed_by, state.note, state.changed_at
-from e cross join as_of left join state on state.warning_id = e.warning_id"""
+from e cross join as_of left join state on state.warning_id = e.warning_id
+left join sx on sx.warning_id = e.warning_id"""
     return {"warning_episodes": episodes, "open_warnings": "select * from warning_episodes where is_open"}
 
 
@@ -218,8 +261,11 @@ def catalog_views(cfg: Settings) -> dict[str, str]:
         views["early_warning_scores"] = empty_scores_view()
     views["early_warnings_latest"] = LATEST_WARNINGS
     dispositions = cfg.table_path("ops", "warning_dispositions")
+    detector = {name: table_relation(str(Path(gold[name]).resolve()) if name in gold else None, cols)
+                for name, cols in SUSPECT_COLUMNS.items()}
     views.update(episode_views(cfg, dispositions_relation(
-        str(Path(dispositions).resolve()) if is_delta_table(dispositions) else None)))
+        str(Path(dispositions).resolve()) if is_delta_table(dispositions) else None),
+        detector["fct_build_lot_suspects"], detector["fct_yield_cusum"]))
     dq = cfg.table_path("ops", "dq_results")
     if is_delta_table(dq):
         views.update(dq_views(str(Path(dq).resolve())))

@@ -206,10 +206,29 @@ def test_episode_views_are_the_warning_workflows(tmp_path):
          "from_status": "false_alarm", "to_status": "closed", "actor": "c", "note": None,
          "changed_at": datetime(2025, 6, 4)},
     ])
+    # detector evidence: the build lot carries a flagged supplier lot (rank 1; a rank-2 station), one
+    # flagged after the warning ran does not count; SZX-L1's FT false fails signalled while it warned
+    suspects = pd.DataFrame({
+        "build_lot_id": ["GDL-L2-AX100-20250601"] * 3, "suspect_rank": [2, 1, 3],
+        "suspect_type": ["station", "supplier_lot", "supplier_lot"],
+        "suspect_id": ["GDL-L2-FT", "SUP1-CAP-L7", "SUP2-RES-L9"], "owner_hint": ["GDL-L2-FT", "SUP1", "SUP2"],
+        "evidence": ["s", "lot", "late"], "flagged_date": [date(2025, 6, 2), date(2025, 6, 3), date(2025, 6, 25)],
+    })
+    cusum = pd.DataFrame({
+        "line_id": ["SZX-L1", "SZX-L1", "SZX-L1"], "monitor_level": ["station", "station", "line"],
+        "station_id": ["SZX-L1-ICT", "SZX-L1-FT", None],
+        "tested_date": [date(2025, 6, 6), date(2025, 6, 12), date(2025, 6, 12)],
+        "is_true_fail_signal": [True, False, True], "is_false_fail_signal": [False, True, False],
+        "cusum_true": [7.0, 0.0, 30.0], "cusum_false": [0.0, 9.0, 0.0], "description": ["i", "f", "l"],
+    })
+    cfg.raw["warnings"]["routing"] = [{"scope": "factory_output", "entity": "*-FT", "owner": "test-engineering"},
+                                      *cfg.raw["warnings"]["routing"]]
     con = duckdb.connect()
     con.register("early_warning_scores", scores)
     con.register("history", hist)
-    views = catalog.episode_views(cfg, "history")
+    con.register("suspects", suspects)
+    con.register("cusum", cusum)
+    views = catalog.episode_views(cfg, "history", "suspects", "cusum")
     con.execute(f"create view warning_episodes as {views['warning_episodes']}")
     con.execute(f"create view open_warnings as {views['open_warnings']}")
     got = con.execute("select * from warning_episodes order by first_warning, warning_id").df()
@@ -217,8 +236,12 @@ def test_episode_views_are_the_warning_workflows(tmp_path):
     settings = workflow.WorkflowSettings.from_config(cfg.raw)
     state = workflow.current_status(hist)
     as_of = max(expected["last_warning"])
-    expected["owner"] = [workflow.route_owner(s, e, settings)
-                         for s, e in zip(expected.scope, expected.entity_id, strict=True)]
+    gold = {"fct_build_lot_suspects": suspects, "fct_yield_cusum": cusum}
+    routed = [workflow.route_warning(s, e, f, la, gold, settings) for s, e, f, la in
+              zip(expected.scope, expected.entity_id, expected.first_warning, expected.last_warning, strict=True)]
+    expected["owner"], expected["routed_by"] = [o for o, _ in routed], [r for _, r in routed]
+    assert set(expected.routed_by) == {"entity", "suspect SUP1-CAP-L7", "suspect SZX-L1-FT"}
+    assert "test-engineering" in set(expected.owner)
     expected["status"] = [state.get(i, {}).get("to_status", "new") for i in expected.warning_id]
     expected["escalated"] = ((expected.status == "new") & (expected.first_warning <= as_of - pd.Timedelta(days=3))
                              & (expected.last_warning > as_of - pd.Timedelta(days=7)))
@@ -230,6 +253,7 @@ def test_episode_views_are_the_warning_workflows(tmp_path):
     assert list(got.max_score) == pytest.approx(list(expected.max_score))
     assert list(got.model) == list(expected.model)
     assert list(got.owner) == list(expected.owner)
+    assert list(got.routed_by) == list(expected.routed_by)
     assert list(got.status) == list(expected.status)
     assert list(got.is_escalated) == list(expected.escalated)
     assert set(con.execute("select warning_id from open_warnings").df().warning_id) == set(
