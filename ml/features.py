@@ -119,6 +119,35 @@ FEATURES = {
     ],
 }
 
+#: evidence features: a detector's or a KPI's measure of surprise, where a larger value never means a
+#: smaller risk. The models are constrained to be monotone (non-decreasing) in them
+#: (ml.train.fit_model), so that with few incidents to learn from a tree cannot learn that more
+#: evidence lowers the score somewhere in the range; counts and volumes (which grow with exposure)
+#: are not in it
+EVIDENCE_FEATURES = {
+    "incoming_material": (
+        "supplier_n_out_of_spec",
+        "iqc_fail_rate",
+        "downstream_fail_rate_excess",
+        "unit_fail_z",
+        "lot_test_surprise",
+        "lot_test_adjusted_surprise",
+        "supplier_cusum_max",
+    ),
+    "factory_output": (
+        "spc_max_shift_sigma",
+        "spc_oos_share_1d",
+        "yield_cusum_false_max_1d",
+        "yield_cusum_true_max_1d",
+    ),
+    "field_return": (
+        "iqc_failed_component_share",
+        "flagged_component_share",
+        "exposure_return_ratio",
+        "exposure_surprise",
+    ),
+}
+
 #: key columns of each scope's feature rows (andon/scopes.py)
 KEYS = {s.name: list(s.keys) for s in SCOPES.values()}
 

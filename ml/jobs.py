@@ -372,6 +372,7 @@ def train_models(
                     valid_fraction=ms["valid_fraction"],
                     false_alarm_budget=ms["false_alarm_budget"],
                     group_col=ENTITY[scope][1],
+                    monotone=feat.EVIDENCE_FEATURES[scope],
                 )
             except ValueError as exc:  # e.g. the training dates hold one class only
                 log.warning("%s cutoff %s: not trained (%s)", scope, c, exc)

@@ -263,10 +263,13 @@ def fit_model(
     false_alarm_budget: float = 0.05,
     params: dict[str, Any] | None = None,
     group_col: str | None = None,
+    monotone: tuple[str, ...] | list[str] = (),
 ) -> dict[str, Any]:
     """Fit the scope's LightGBM classifier on the training dates and choose its threshold on the
     validation dates (no MLflow); with ``group_col`` (the entity id column) the false-alarm budget
-    counts entity-weeks (:func:`choose_threshold`). Returns ``booster``, ``features``, ``threshold`` (the dict of
+    counts entity-weeks (:func:`choose_threshold`). The score is constrained to be non-decreasing
+    in the ``monotone`` features (LightGBM ``monotone_constraints``; the scope's evidence
+    features, ``ml.features.EVIDENCE_FEATURES``). Returns ``booster``, ``features``, ``threshold`` (the dict of
     :func:`choose_threshold`), ``metrics``, ``report`` and ``params``; :func:`register_model`
     logs and registers it. Raises ``ValueError`` when the training part holds a single class."""
     import lightgbm as lgb
@@ -287,6 +290,9 @@ def fit_model(
         raise ValueError("training part holds a single class")
 
     p = {**DEFAULT_PARAMS, **(params or {})}
+    if any(f in monotone for f in features):
+        p["monotone_constraints"] = [1 if f in monotone else 0 for f in features]
+        p.setdefault("monotone_constraints_method", "advanced")
     clf = lgb.LGBMClassifier(**p)
     clf.fit(Xt, yt)
     booster = clf.booster_

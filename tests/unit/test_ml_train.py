@@ -211,3 +211,33 @@ def test_promotion_gate_compares_both_at_the_budget_on_the_same_window(tmp_path)
     assert run.data.metrics["gate_champion_recall"] == pytest.approx(worse["champion_recall"])
     assert run.data.metrics["gate_challenger_recall"] == pytest.approx(worse["challenger_recall"])
     assert client.get_model_version("andon_factory_output", two["version"]).tags["promoted"] == "false"
+
+
+def test_more_evidence_never_lowers_the_score():
+    """With the evidence feature monotone, a label that is high only in the middle of its range
+    cannot make the model score the top of the range lower than the middle."""
+    from ml.features import EVIDENCE_FEATURES, FEATURES
+    from ml.train import fit_model
+
+    rng = np.random.default_rng(7)
+    n = 4000
+    x = rng.uniform(0, 10, n)
+    noise = rng.normal(size=n)
+    label = ((x > 3) & (x < 5)).astype(int)  # positives only in the middle of the evidence
+    df = pd.DataFrame({
+        "score_date": [date(2026, 1, 1) + timedelta(days=int(i)) for i in rng.integers(0, 60, n)],
+        "evidence": x, "noise": noise, "label": label,
+    })
+    grid = pd.DataFrame({"evidence": np.linspace(0, 10, 101), "noise": 0.0})
+
+    free = fit_model(df, "label", "incoming_material", feature_cols=["evidence", "noise"])
+    s = free["booster"].predict(grid[free["features"]].astype("float64"))
+    assert s[-1] < s[40] - 0.2  # unconstrained: the top of the range scores far below its middle
+
+    held = fit_model(df, "label", "incoming_material", feature_cols=["evidence", "noise"], monotone=("evidence",))
+    assert held["params"]["monotone_constraints"] == [1, 0]
+    s = held["booster"].predict(grid[held["features"]].astype("float64"))
+    assert (np.diff(s) >= -1e-12).all()
+    # every evidence feature is one of its scope's features
+    for scope, names in EVIDENCE_FEATURES.items():
+        assert set(names) <= set(FEATURES[scope]), scope
