@@ -18,17 +18,20 @@
 --
 -- Explaining away (a second pass): a unit holds one lot of every part, so a defective lot makes
 -- the lots of OTHER parts built into the same units fail more often too, and the first pass
--- flags them as well (the "raw" signal). A unit's prime suspect is the first of its lots to
--- raw-signal (same day: the smaller p-value); from that day on the unit stops counting as
--- evidence against the other lots in it, including the units already counted (adjusted_*
--- columns: observed, expected and p-value without those units), while the prime suspect keeps
--- it (otherwise the innocent lots flagged with a defective lot would strip its evidence too). A
--- raw signal that the adjusted test no longer gives is "explained" by the co-built lot that
--- shares a true-failed unit with it and itself signals on the adjusted test (earliest such lot);
--- with var lot_test_explain_away (default false: not yet measured to help, docs/detectors.md)
--- the lot's decision signal (is_signal) is the adjusted signal, or the raw signal when no such
--- lot exists (two lots always built together cannot be told apart: both stay flagged);
--- without it the decision is the raw signal and the second pass is evidence for the models.
+-- flags them as well (the "raw" signal). Two pieces of evidence come out of it:
+-- * adjusted_* columns: a unit's prime suspect is the first of its lots to raw-signal (same day:
+--   the smaller p-value); from that day on the unit stops counting as evidence against the other
+--   lots in it, including the units already counted (observed, expected and p-value without those
+--   units), while the prime suspect keeps it;
+-- * explained_by_lot_id, pairwise: a raw-signalling lot L is explained by a raw-signalling lot M
+--   it shares units with when, as of the day, L's evidence without the shared units (its
+--   remainder) no longer signals while M's remainder still does: the shared units' fails are M's.
+--   Two lots whose remainders both signal, or neither does (always built together), cannot be
+--   told apart: both stay flagged. Unlike the prime suspect, this never takes a defective lot's
+--   evidence away because an innocent co-built lot happened to signal first.
+-- With var lot_test_explain_away (default false: measured in docs/detectors.md) the lot's
+-- decision signal (is_signal) is the raw signal unless explained; without it the decision is the
+-- raw signal and both passes are evidence for the models.
 -- Everything on row (lot, d) uses only tests up to d.
 --
 -- Known limit: a line problem (a drift) raises the fails of every lot used on that line at the
@@ -229,6 +232,7 @@ unit_attempts as (
 
     select
         lot_outcomes.supplier_lot_id,
+        lot_outcomes.serial_number,
         lot_outcomes.tested_date,
         lot_outcomes.is_true_fail,
         reference_rates.reference_rate,
@@ -321,55 +325,118 @@ adjusted_flagged as (
 
 ),
 
-adjusted_signals as (
+-- Explaining away, pairwise: for two raw-signalling lots L and M that share units, L's evidence
+-- without the shared units (its remainder) and M's remainder, both as of each of L's test days.
+-- L is explained by M when L's remainder no longer signals while M's still does on its own: the
+-- shared units' fails belong to M. Two lots whose remainders both signal, or neither (always
+-- built together), cannot be told apart: neither explains the other.
+raw_lot_units as (
+
+    select
+        lot_units.serial_number,
+        lot_units.supplier_lot_id
+    from lot_units
+    inner join raw_signals
+        on lot_units.supplier_lot_id = raw_signals.supplier_lot_id
+
+),
+
+lot_pairs as (
+
+    select distinct
+        lot.supplier_lot_id,
+        other.supplier_lot_id as other_lot_id
+    from raw_lot_units as lot
+    inner join raw_lot_units as other
+        on lot.serial_number = other.serial_number
+        and lot.supplier_lot_id <> other.supplier_lot_id
+
+),
+
+-- per pair and test day of the lot: its judged attempts on units that do NOT hold the other lot
+pair_remainder_days as (
+
+    select
+        lot_pairs.supplier_lot_id,
+        lot_pairs.other_lot_id,
+        unit_attempts.tested_date,
+        sum(case when shared.serial_number is null then 1 else 0 end) as attempts,
+        sum(case when shared.serial_number is null then unit_attempts.is_true_fail else 0 end) as fails,
+        sum(case when shared.serial_number is null then unit_attempts.reference_rate else 0.0 end) as expected
+    from lot_pairs
+    inner join unit_attempts
+        on lot_pairs.supplier_lot_id = unit_attempts.supplier_lot_id
+    left join raw_lot_units as shared
+        on shared.supplier_lot_id = lot_pairs.other_lot_id
+        and shared.serial_number = unit_attempts.serial_number
+    group by lot_pairs.supplier_lot_id, lot_pairs.other_lot_id, unit_attempts.tested_date
+
+),
+
+-- both sides of each ordered pair on one calendar: the lot's own remainder days and the other
+-- lot's remainder days (from the reversed pair), as running sums
+pair_events as (
+
+    select supplier_lot_id, other_lot_id, tested_date, attempts as own_attempts, fails as own_fails,
+        expected as own_expected, 0 as other_attempts, 0 as other_fails, cast(0 as double) as other_expected
+    from pair_remainder_days
+    union all
+    select other_lot_id, supplier_lot_id, tested_date, 0, 0, cast(0 as double), attempts, fails, expected
+    from pair_remainder_days
+    union all
+    -- every test day of the lot, judged or not, gets the pair's state
+    select lot_pairs.supplier_lot_id, lot_pairs.other_lot_id, flagged.tested_date, 0, 0, cast(0 as double), 0, 0,
+        cast(0 as double)
+    from lot_pairs
+    inner join flagged
+        on lot_pairs.supplier_lot_id = flagged.supplier_lot_id
+
+),
+
+pair_running as (
 
     select
         supplier_lot_id,
-        min(tested_date) as adjusted_signal_date
-    from adjusted_flagged
-    where is_adjusted_signal
-    group by supplier_lot_id
+        other_lot_id,
+        tested_date,
+        sum(sum(own_attempts)) over pair_so_far as own_attempts,
+        sum(sum(own_fails)) over pair_so_far as own_fails,
+        sum(sum(own_expected)) over pair_so_far as own_expected,
+        sum(sum(other_attempts)) over pair_so_far as other_attempts,
+        sum(sum(other_fails)) over pair_so_far as other_fails,
+        sum(sum(other_expected)) over pair_so_far as other_expected
+    from pair_events
+    group by supplier_lot_id, other_lot_id, tested_date
+    window pair_so_far as (
+        partition by supplier_lot_id, other_lot_id order by tested_date
+        rows between unbounded preceding and current row
+    )
 
 ),
 
--- raw-signalling lot L, adjusted-signalling lot L' != L, and the first day a unit holding both
--- was tested and truly failed
-shared_true_fails as (
+pair_tests as (
 
     select
-        raw_lot.supplier_lot_id,
-        other_lot.supplier_lot_id as other_lot_id,
-        min(raw_lot.tested_date) as first_shared_fail_date
-    from lot_outcomes as raw_lot
-    inner join raw_signals
-        on raw_lot.supplier_lot_id = raw_signals.supplier_lot_id
-    inner join lot_outcomes as other_lot
-        on raw_lot.test_result_id = other_lot.test_result_id
-        and other_lot.supplier_lot_id <> raw_lot.supplier_lot_id
-    inner join adjusted_signals
-        on other_lot.supplier_lot_id = adjusted_signals.supplier_lot_id
-    where raw_lot.is_true_fail = 1
-    group by raw_lot.supplier_lot_id, other_lot.supplier_lot_id
+        *,
+        case when own_attempts > 0 then {{ poisson_upper_tail('own_fails', 'own_expected') }} end as own_p_value,
+        case when other_attempts > 0 then {{ poisson_upper_tail('other_fails', 'other_expected') }} end
+            as other_p_value
+    from pair_running
 
 ),
 
+-- on the lot's day: the other lot that explains it (its remainder signals, the lot's does not);
+-- the strongest (smallest p) when several do
 explanations as (
 
     select
-        shared_true_fails.supplier_lot_id,
-        min_by(
-            shared_true_fails.other_lot_id,
-            struct(
-                greatest(shared_true_fails.first_shared_fail_date, adjusted_signals.adjusted_signal_date),
-                shared_true_fails.other_lot_id
-            )
-        ) as explained_by_lot_id,
-        min(greatest(shared_true_fails.first_shared_fail_date, adjusted_signals.adjusted_signal_date))
-            as explained_since
-    from shared_true_fails
-    inner join adjusted_signals
-        on shared_true_fails.other_lot_id = adjusted_signals.supplier_lot_id
-    group by shared_true_fails.supplier_lot_id
+        supplier_lot_id,
+        tested_date,
+        min_by(other_lot_id, struct(other_p_value, other_lot_id)) as explained_by_lot_id
+    from pair_tests
+    where coalesce(other_fails >= {{ var('lot_test_min_fails') }} and other_p_value < {{ alpha }}, false)
+        and not coalesce(own_fails >= {{ var('lot_test_min_fails') }} and own_p_value < {{ alpha }}, false)
+    group by supplier_lot_id, tested_date
 
 ),
 
@@ -377,14 +444,11 @@ decided as (
 
     select
         adjusted_flagged.*,
-        case
-            when adjusted_flagged.is_raw_signal and not adjusted_flagged.is_adjusted_signal
-                and explanations.explained_since <= adjusted_flagged.tested_date
-                then explanations.explained_by_lot_id
-        end as explained_by_lot_id
+        case when adjusted_flagged.is_raw_signal then explanations.explained_by_lot_id end as explained_by_lot_id
     from adjusted_flagged
     left join explanations
         on adjusted_flagged.supplier_lot_id = explanations.supplier_lot_id
+        and adjusted_flagged.tested_date = explanations.tested_date
 
 ),
 
@@ -393,7 +457,7 @@ signalled as (
     select
         *,
         {% if var('lot_test_explain_away') %}
-        is_adjusted_signal or (is_raw_signal and explained_by_lot_id is null) as is_signal
+        is_raw_signal and explained_by_lot_id is null as is_signal
         {% else %}
         is_raw_signal as is_signal
         {% endif %}
