@@ -100,3 +100,33 @@ def test_make_clean_refuses_to_delete_the_key_without_confirmation(tmp_path):
     home.mkdir()                                                      # no key: plain removal, no message
     done = _make_clean(home)
     assert done.returncode == 0 and not home.exists() and done.stdout == ""
+
+
+def test_only_the_manufacturers_own_purchase_orders_pass(spark, dictionary):
+    from spark_jobs.landing.conform import conform
+    from tests.unit.test_conform import bronze, rows_of
+
+    feed = dictionary.feeds["supplier_lot_tests"]
+    base = {"supplier_code": "SUP01", "lot_number": "L1", "part_number": "PCB-1", "po_number": "4500000001",
+            "po_closed_date": "", "lot_qty": "1000", "ship_date": "2026-03-02", "parameter": "THICKNESS",
+            "value": "1.60", "unit": "mm", "lsl": "1.40", "usl": "1.80"}
+    rows = [base, {**base, "lot_number": "L2", "po_number": "7100000001"},      # another customer's order
+            {**base, "lot_number": "L3", "po_number": "45000001"}]              # not one of our numbers
+    got = rows_of(conform(bronze(spark, feed, rows), feed, dictionary), "supplier_lot_id", "_reason")
+    assert got == [("L1", None), ("L2", "unknown_purchase_order"), ("L3", "unknown_purchase_order")]
+
+
+def test_a_bad_value_domain_pattern_is_a_dictionary_error():
+    import copy
+
+    import yaml
+
+    from andon.config import CONF_DIR
+    from andon.dictionary import DictionaryError, parse_dictionary
+
+    raw = yaml.safe_load((CONF_DIR / "data_dictionary.yaml").read_text())
+    assert parse_dictionary(raw).elements["purchase_order_id"]["value_domain"]["reason"] == "unknown_purchase_order"
+    bad = copy.deepcopy(raw)
+    bad["data_elements"]["purchase_order_id"]["value_domain"] = {"pattern": "^45[0-9"}
+    with pytest.raises(DictionaryError, match="purchase_order_id.*pattern"):
+        parse_dictionary(bad)
