@@ -322,13 +322,24 @@ PERSONAL = ["Ann Example", "ann.example@example.com", "+44 20 7946 0958", "Bob S
             "+1 555 0199"]
 
 
+def file_text(path) -> bytes:
+    """A file's bytes, and for Parquet also its decoded values: a clear value in a compressed page
+    (a snappy back-reference splits a repeated e-mail domain) would not show in the raw bytes."""
+    content = path.read_bytes()
+    if path.suffix == ".parquet" and content[:4] == b"PAR1":
+        import pyarrow.parquet as pq
+
+        content += repr(pq.read_table(path).to_pylist()).encode("utf-8", "backslashreplace")
+    return content
+
+
 def _sweep(world, values: list[str]) -> list[str]:
-    """Every file of the lakehouse (data, Delta logs, checksums) that holds one of ``values``, as bytes."""
+    """Every file of the lakehouse (data decoded, Delta logs, checksums) that holds one of ``values``."""
     hits = []
     needles = [v.encode() for v in values] + [v.lower().encode() for v in values]
     for path in (world.root / "lakehouse").rglob("*"):
         if path.is_file():
-            content = path.read_bytes()
+            content = file_text(path)
             hits += [f"{path.relative_to(world.root)}: {n.decode()}" for n in needles if n in content]
     return hits
 
@@ -416,6 +427,112 @@ def test_a_second_landing_process_gives_up_clearly_after_the_configured_wait(wor
     assert "MetastoreBusy" in err and "gave up after 2 s" in err
     assert 2 <= waited < 60                                    # metastore.lock_wait_seconds, not the default hour
     assert world.table("bronze", "mes_testlog") is None        # it wrote nothing
+
+
+# ----------------------------------------------- class 9: a landing killed mid-write, then re-run
+
+
+RUN_COLUMNS = {"_ingested_at", "_run_id", "run_id", "evaluated_at", "landed_at", "quarantined_at"}
+
+
+def _mixed_world(world, days) -> None:
+    from tests.integration.tiny import supplier_file, supplier_row
+
+    for i, day in enumerate(days):
+        ymd = day.strftime("%Y%m%d")
+        world.put("mes", day, f"MES_TESTLOG_BRQ_{ymd}.csv",
+                  mes_file([mes_row(100 * i + n, day, result="FAIL" if n == 3 else "PASS") for n in range(1, 9)]))
+        world.put("field_returns", day, f"rma_export_{ymd}.json",
+                  claims_file([claim(100 * i + n, day) for n in range(1, 4)]
+                              + [claim(100 * i + 9, day, failure__mode_code="FM-??")], day))
+        world.put("supplier", day, f"CSDX_SUP01_{ymd}.csv",
+                  supplier_file([supplier_row(f"LOT-{i}-{n}", day, po=f"45000000{i}{n}") for n in range(1, 4)]))
+
+
+def _snapshot(world) -> dict[str, list]:
+    """Every Delta table of the world's lakehouse: its rows without run metadata, sorted."""
+    from andon.delta import table_exists
+
+    tables = {}
+    root = world.root / "lakehouse"
+    for log_dir in sorted(root.glob("*/*/_delta_log")):
+        path = str(log_dir.parent)
+        assert table_exists(world.spark, path), path
+        df = world.spark.read.format("delta").load(path)
+        keep = [c for c in df.columns if c not in RUN_COLUMNS]
+        tables[str(log_dir.parent.relative_to(root))] = sorted(
+            tuple(str(r[c]) for c in keep) for r in df.select(*keep).collect())
+    return tables
+
+
+def test_a_landing_killed_mid_write_then_rerun_equals_a_clean_landing(world, tmp_path, monkeypatch):
+    """A landing process that first waits for another one (class 7), then is killed with its JVM while
+    it writes bronze (class 9): every table stays readable, and the re-run equals a clean landing."""
+    import os
+    import shutil
+    import signal
+    import time
+
+    days = [DAY, DAY2]
+    _mixed_world(world, days)
+    home = tmp_path / "home"
+    holder = _lock_process(home, wait=0, hold=4)               # class 7: another landing runs at first
+    assert holder.stdout.readline().strip() == "locked"
+    killed = _landing_process(world, home, "--source", "all", "--start", DAY.isoformat(),
+                              "--end", DAY2.isoformat(), "--run-id", "killed", lock_wait=120)
+    lakehouse = world.root / "lakehouse"
+    deadline = time.monotonic() + 300
+    while not any(lakehouse.glob("bronze/*/landing_date=*/*.parquet")):   # the first bronze files being written
+        assert killed.poll() is None, killed.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, "the landing process wrote nothing in 5 minutes"
+        time.sleep(0.02)
+    os.killpg(killed.pid, signal.SIGKILL)                            # the landing and its JVM, mid-write
+    _, err = killed.communicate(timeout=30)
+    holder.wait(timeout=30)
+    assert killed.returncode == -signal.SIGKILL
+    # It waited for the first landing with the clear message, then ran once that one ended.
+    assert "another landing is running on this lakehouse (pid " in err and "waiting" in err
+    assert not (lakehouse / "ops" / "landed_files").exists()            # killed before it finished
+    for source in ("mes", "spc", "lims", "field_returns", "supplier"):  # the re-run (as the next DAG run)
+        world.land(source, days, run_id="rerun")
+    rerun = _snapshot(world)
+    clean = tiny_world(tmp_path / "clean", world.spark, monkeypatch)
+    shutil.copytree(world.landing, clean.landing)
+    for source in ("mes", "spc", "lims", "field_returns", "supplier"):
+        clean.land(source, days, run_id="clean")
+    expected = _snapshot(clean)
+    assert set(rerun) == set(expected) and len(expected) >= 9
+    for table, rows in expected.items():
+        assert len(rerun[table]) == len(rows), (table, len(rerun[table]), len(rows))
+        assert rerun[table] == rows, table
+    assert world.count("silver", "test_results") == 16 and world.count("silver", "field_returns") == 6
+    world.assert_books_balance("mes_testlog", "test_results")
+    world.assert_books_balance("field_returns", "field_returns")
+
+
+# ------------------------------------------------ class 1: a historical date lands real data
+
+
+def test_a_historical_date_lands_the_simulated_plants_data(world):
+    from andon.dictionary import load_dictionary
+    from simulator import simulate
+
+    old = date(2004, 6, 7)
+    simulate(world.landing, days=2, seed=3, scale=0.05, start=old)
+    days = [old, date(2004, 6, 8)]
+    for source in ("mes", "spc", "lims", "field_returns", "supplier"):
+        world.land(source, days, run_id="historical")
+    dd = load_dictionary(world.cfg.raw["landing"]["data_dictionary"])
+    for table in ("test_results", "unit_genealogy", "spc_measurements", "lab_results", "supplier_lot_tests"):
+        rows = world.rows("silver", table)
+        assert rows, f"silver.{table} is empty for {old}"
+        assert {r["landing_date"] for r in rows} <= set(days)
+    for feed in dd.feeds.values():
+        statuses = {d: q["status"] for d, q in world.dq(feed.name).items()}
+        assert set(statuses) == set(days), (feed.name, statuses)
+        assert "failed_gate" not in statuses.values(), (feed.name, statuses)
+        world.assert_books_balance(feed.name, feed.silver_table)
+    assert world.dq("mes_testlog")[old]["silver_rows"] > 0 and world.dq("mes_testlog")[old]["timeliness"] > 0.5
 
 
 # --------------------------------------------------- class 4: owner-only files in the lakehouse
