@@ -38,7 +38,7 @@ START ?= 2026-03-02
 RUN_DAG = AIRFLOW=$(AIRFLOW) bash infra/run_dag.sh
 END   = $(shell $(PY) -c "import datetime as d; print(d.date.fromisoformat('$(START)') + d.timedelta(days=$(DAYS) - 1))")
 
-.PHONY: help setup demo simulate land mart train score digest evaluate summary bi bi-stop chromedriver test test-unit lint bench eval-suite clean cluster-up cluster-down cluster-status test-cluster
+.PHONY: help setup demo simulate land mart train score digest evaluate summary bi bi-stop chromedriver test test-unit lint bench eval-suite clean maintenance cluster-up cluster-down cluster-status test-cluster
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "}; /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -134,11 +134,21 @@ bench: setup ## the performance record: landing (scale 1, 10), training + scorin
 eval-suite: setup ## the whole chain on several seeds (SEEDS="1 2 3", SCENARIO, SUITE_SCALE), pooled; bench/results/
 	@$(PY) -m bench.eval_suite --scenario $(or $(SCENARIO),standard) --seeds "$(or $(SEEDS),1 2 3)" $(if $(SUITE_SCALE),--scale $(SUITE_SCALE))
 
-clean: ## remove all local state (.andon/, with the local pseudonym key); caches in ANDON_CACHE are kept
-	@if [ -f "$(ANDON_HOME)/secrets/pseudonym.key" ]; then \
-	  echo "warning: deleting the local pseudonym key $(ANDON_HOME)/secrets/pseudonym.key with the lakehouse;"; \
-	  echo "         pseudonyms made with it cannot be recomputed (keep a copy, or set ANDON_PSEUDONYM_KEY)"; fi
-	rm -rf $(ANDON_HOME)
+clean: ## remove all local state (.andon/) except the pseudonym key (DELETE_KEY=yes deletes it too); caches are kept
+	@key="$(ANDON_HOME)/secrets/pseudonym.key"; \
+	if [ -f "$$key" ] && [ "$(DELETE_KEY)" != "yes" ]; then \
+	  find "$(ANDON_HOME)" -mindepth 1 -maxdepth 1 ! -name secrets -exec rm -rf {} +; \
+	  echo "removed $(ANDON_HOME) except the pseudonym key $$key:"; \
+	  echo "  pseudonyms made with it cannot be recomputed without it, so make clean refuses to delete it."; \
+	  echo "  Keep a copy (or use ANDON_PSEUDONYM_KEY), then delete it too with: make clean DELETE_KEY=yes"; \
+	else \
+	  rm -rf "$(ANDON_HOME)"; \
+	  if [ -f "$$key" ] || [ "$(DELETE_KEY)" = "yes" ]; then echo "removed $(ANDON_HOME), pseudonym key included (DELETE_KEY=yes)"; fi; \
+	fi
+
+maintenance: setup ## supplier-data retention (180 days after po_closed_date) and VACUUM for DATE (dag andon_maintenance)
+	@test -n "$(DATE)" || (echo "usage: make maintenance DATE=YYYY-MM-DD"; exit 2)
+	@$(RUN_DAG) andon_maintenance $(ANDON_HOME)/maintenance-$(DATE).log '{"day": "$(DATE)"}' $(DATE)
 
 cluster-up: setup ## the local cluster (Postgres, S3 on SeaweedFS, Spark standalone, MLflow, Airflow) on loopback ports
 	@$(PY) -m andon_cli.cluster up

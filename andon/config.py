@@ -145,5 +145,28 @@ def load_settings(profile: str | None = None, environ: dict[str, str] | None = N
 
 @lru_cache(maxsize=1)
 def settings() -> Settings:
-    """The process-wide configuration (cached; tests call ``load_settings`` directly)."""
-    return load_settings()
+    """The process-wide configuration (cached; tests call ``load_settings`` directly).
+
+    Loading it also restricts the process's umask (:func:`restrict_umask`), so whatever this
+    process writes from then on is owner-only."""
+    cfg = load_settings()
+    restrict_umask(cfg)
+    return cfg
+
+
+def restrict_umask(cfg: Settings) -> int | None:
+    """Set the process umask to ``security.umask`` (``"077"``: files 0600, folders 0700).
+
+    Called when the process-wide settings load and before the JVM starts (``andon.spark``), so
+    the lakehouse, its Delta logs, the metastore, MLflow's store and artifacts, reports, digests
+    and run logs written by this process and its children are readable by their owner only.
+    Spark writes through Hadoop's file system, which applies its own mask instead
+    (``fs.permissions.umask-mode``, set from the same value in :func:`andon.spark.spark_conf`).
+    An empty value leaves the umask alone. Returns the mask set.
+    """
+    value = cfg.get("security.umask", "077")
+    if value in (None, ""):
+        return None
+    mask = int(str(value), 8)
+    os.umask(mask)
+    return mask

@@ -8,6 +8,7 @@ refuses an inconsistent dictionary with a clear message, before any data is touc
 from __future__ import annotations
 
 import codecs
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -225,6 +226,13 @@ def parse_dictionary(data: dict[str, Any]) -> DataDictionary:
         for bound in ("min", "max"):
             if domain.get(bound) is not None and not isinstance(domain[bound], (int, float)):
                 raise DictionaryError(f"data element {name!r}: value_domain.{bound} must be a number")
+        if domain.get("pattern") is not None:
+            try:
+                re.compile(str(domain["pattern"]))
+            except re.error as exc:
+                raise DictionaryError(f"data element {name!r}: value_domain.pattern: {exc}") from None
+            if not re.fullmatch(r"[a-z_]+", str(domain.get("reason", "unknown_code"))):
+                raise DictionaryError(f"data element {name!r}: value_domain.reason must be a snake_case reason")
     return DataDictionary(elements=elements, characteristics=characteristics,
                           unit_conversions=conversions, code_maps=code_maps, feeds=feeds, derived=derived,
                           plausible_time=plausible_time)

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from andon.config import Settings, settings
+from andon.config import Settings, restrict_umask, settings
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +95,11 @@ def spark_conf(cfg: Settings) -> dict[str, str]:
         conf["spark.driver.extraJavaOptions"] = f"-Dderby.system.home={meta['derby_home']}"
     for key, value in (meta.get("hive_conf") or {}).items():
         conf[f"spark.hadoop.{key}"] = str(value)
+    umask = cfg.get("security.umask", "077")
+    if umask not in (None, ""):
+        # Hadoop's local file system sets each file's mode itself (0644 by default), ignoring the
+        # process umask: files 0600 and folders 0700 need Hadoop's own mask.
+        conf["spark.hadoop.fs.permissions.umask-mode"] = str(umask)
     for key, value in (spark_cfg.get("conf") or {}).items():
         conf[key] = str(value)
     # An empty value leaves the setting to the launcher (e.g. `spark-submit --master ...`).
@@ -111,6 +116,7 @@ def get_spark(cfg: Settings | None = None):
         return active
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ.setdefault("PYSPARK_PYTHON", os.environ.get("PYSPARK_PYTHON", _python()))
+    restrict_umask(cfg)   # the JVM inherits it (files it writes outside Hadoop's file system)
     if cfg.is_local_storage:
         metastore_lock(cfg)
     conf = spark_conf(cfg)

@@ -9,6 +9,7 @@ ANDON_HOME=${ANDON_HOME:-$PWD/.andon}
 ANDON_CACHE=${ANDON_CACHE:-$HOME/.cache/andon}
 export AIRFLOW_HOME=${AIRFLOW_HOME:-$ANDON_HOME/airflow}
 mkdir -p "$ANDON_HOME" "$ANDON_CACHE"
+chmod 700 "$ANDON_HOME"   # owner-only state (docs/architecture.md, "The data boundary")
 say() { printf '==> %s\n' "$*"; }
 
 # 1. Java (Spark 4 needs 17+)

@@ -9,6 +9,7 @@
 # next to the earlier one instead of replacing its record (the landing window comes from the conf).
 #   infra/run_dag.sh <dag_id> <log file> [conf JSON] [logical date]
 set -uo pipefail
+umask 077   # owner-only: Airflow's task logs and everything the run writes (docs/architecture.md)
 dag=$1; logfile=$2; conf=${3:-"{}"}; when=${4:-}
 if [ -f "$logfile" ]; then
   mv "$logfile" "${logfile%.log}.$(date -u -r "$logfile" +%Y%m%dT%H%M%SZ).log"
@@ -21,7 +22,7 @@ python=$(dirname "$airflow")/python
 start=$(date +%s)
 echo "    full log: $logfile"
 $airflow dags test "$dag" $when -c "$conf" 2>&1 | tee "$logfile" \
-  | grep --line-buffered -oE "(starting task_id=[a-z_]+|landing [a-z_]+/[a-z_]+ for [0-9]+ day\(s\)|[a-z_]+: [0-9]+ new file\(s\), [0-9]+ already landed|quality gate failed.*|landing problem: .*|file not landed: .*|another landing is running.*|landing run: [0-9]+ new files, [0-9]+ already landed|[a-z_]+ cutoff [0-9-]+: (registered andon_[a-z_]+ v[0-9]+|not trained \([^)]*\))|scored [a-z_]+ [0-9-]+\.\.[0-9-]+: [0-9]+ rows, [0-9]+ warnings|digest written: [^ ]+|DagRun Finished: dag_id=[a-z_]+)" \
+  | grep --line-buffered -oE "(starting task_id=[a-z_]+|landing [a-z_]+/[a-z_]+ for [0-9]+ day\(s\)|[a-z_]+: [0-9]+ new file\(s\), [0-9]+ already landed|quality gate failed.*|landing problem: .*|file not landed: .*|another landing is running.*|landing run: [0-9]+ new files, [0-9]+ already landed|[a-z_]+ cutoff [0-9-]+: (registered andon_[a-z_]+ v[0-9]+|not trained \([^)]*\))|scored [a-z_]+ [0-9-]+\.\.[0-9-]+: [0-9]+ rows, [0-9]+ warnings|digest written: [^ ]+|supplier retention for [0-9-]+: .*|vacuumed [0-9]+ table\(s\)|DagRun Finished: dag_id=[a-z_]+)" \
   | sed -u 's/^/    /'
 if ! grep -q "DagRun Finished.*state=success" "$logfile"; then
   echo "$dag failed; last lines of $logfile:"; tail -40 "$logfile"; exit 1

@@ -14,6 +14,8 @@ writes HTML. Where the values come from:
   and whether a label-free rule or a model raised it;
 * the warnings' own track record over recent weeks: dispositions (confirmed vs false alarms)
   and, where the evaluation has run, the weekly FPR / FNR of ``gold.warning_quality_weekly``;
+* the data-health line: the week's landing results from ``ops.dq_results`` (feed-days published,
+  schema drift, failed gates, missing days, records quarantined; :func:`data_health`);
 * capability grades per site (``gold.fct_capability_grade``) with changes from the month before;
 * charts (PNG, embedded as data URIs; the mailer turns them into inline CID images).
 
@@ -430,6 +432,58 @@ def dashboard_links(raw: dict[str, Any]) -> list[dict[str, str]]:
     ]
 
 
+MAX_HEALTH_ITEMS = 8
+
+
+def _strings(value: Any) -> list[str]:
+    """An array column of ``ops.dq_results`` (list, numpy array or null) as a list of strings."""
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return []
+    return [str(v) for v in value]
+
+
+def data_health(dq: pd.DataFrame | None, week_start: date, week_end: date) -> dict[str, Any]:
+    """The digest's data-health line for the week, from ``ops.dq_results`` (one row per feed and day).
+
+    Counts the feed-days published, with schema drift (status ``schema_drift``, or a published day
+    whose files brought added columns: a ``schema drift in <file>`` warning), failed at the quality
+    gate (previous silver kept) and without data, and the records quarantined. ``items`` names each
+    problem (feed, day, what) so that drift is never only a count; ``ok`` is False when any exists.
+    """
+    empty = {"ok": False, "text": "No landing results for this week (ops.dq_results holds no day of it).",
+             "items": [], "more": 0}
+    if dq is None or dq.empty:
+        return empty
+    week = dq[(_dates(dq["landing_date"]) >= week_start) & (_dates(dq["landing_date"]) <= week_end)]
+    if week.empty:
+        return empty
+    items: list[dict[str, str]] = []
+    drift_days = failed = no_data = 0
+    for _, r in week.sort_values(["landing_date", "feed"]).iterrows():
+        day, feed, status = str(_dates(pd.Series([r["landing_date"]])).iloc[0]), str(r["feed"]), str(r["status"])
+        drift = [w for w in _strings(r.get("gx_warnings")) if w.startswith("schema drift")]
+        if status == "schema_drift" or drift:
+            drift_days += 1
+            items += [{"feed": feed, "day": day, "kind": "schema drift", "detail": w} for w in drift] or [
+                {"feed": feed, "day": day, "kind": "schema drift", "detail": "see ops.dq_results"}]
+        if status == "failed_gate":
+            failed += 1
+            items.append({"feed": feed, "day": day, "kind": "quality gate failed, previous silver kept",
+                          "detail": "; ".join(_strings(r.get("gx_critical_failures"))) or "see ops.dq_results"})
+        elif status == "no_data":
+            no_data += 1
+            items.append({"feed": feed, "day": day, "kind": "no data", "detail": "no file arrived"})
+    total = len(week)
+    published = int((week["status"].isin(["published", "schema_drift"])).sum())
+    records = int(pd.to_numeric(week["records_received"], errors="coerce").fillna(0).sum())
+    quarantined = int(pd.to_numeric(week["quarantined_rows"], errors="coerce").fillna(0).sum())
+    share = f" ({quarantined / records:.1%})" if records else ""
+    text = (f"{published} of {total} feed-days published; schema drift in {drift_days}, quality gate failed in "
+            f"{failed}, no data in {no_data}; {quarantined:,} of {records:,} records quarantined{share}.")
+    return {"ok": not items, "text": text, "items": items[:MAX_HEALTH_ITEMS],
+            "more": max(len(items) - MAX_HEALTH_ITEMS, 0)}
+
+
 def headline_text(meta: dict[str, Any]) -> str:
     from reporting.mail import subject_line
 
@@ -445,13 +499,15 @@ def digest_context(
     name_of=None,
     links: list[dict[str, str]] | None = None,
     with_charts: bool = True,
+    dq: pd.DataFrame | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Everything the template shows for the ISO week holding ``day``, and the sidecar meta.
 
     ``gold`` maps gold table names to frames (``rpt_weekly_kpi_trends``,
     ``fct_capability_grade``, ``fct_route_rolled_yield``, ``fct_supplier_lot_quality``,
     ``fct_station_daily_yield``, ``warning_quality_weekly``; any may be None); ``table`` is
-    :func:`reporting.workflow.warnings_table` as of the week's last scored day."""
+    :func:`reporting.workflow.warnings_table` as of the week's last scored day; ``dq`` is
+    ``ops.dq_results`` (the data-health line, :func:`data_health`)."""
     name_of = name_of or (lambda n: n)
     week_start, week_end, label = iso_week(day)
     active = week_warnings(table, scores, week_start, week_end)
@@ -498,6 +554,7 @@ def digest_context(
         "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "partial_days": meta["partial_days"],
         "headline": headline_text(meta),
+        "data_health": data_health(dq, week_start, week_end),
         "escalated": [
             {
                 "warning_id": r["warning_id"],
@@ -579,6 +636,7 @@ def write_digest(day: date | str | None = None, cfg=None) -> Path:
         history(cfg),
         load_dictionary(cfg.raw["landing"]["data_dictionary"]).business_name,
         dashboard_links(cfg.raw),
+        dq=read_table(cfg.table_path("ops", "dq_results")),
     )
     out = Path(cfg.raw["paths"]["digests"])
     out.mkdir(parents=True, exist_ok=True)

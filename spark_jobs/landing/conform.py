@@ -4,7 +4,9 @@
 every canonical data element of the feed (typed, in canonical units, UTC times) plus
 ``_reason``/``_reason_detail``: null when the record honours the contract, otherwise the
 first violation in dictionary order (``malformed_record``, ``truncated_record``,
-``missing_required``, ``wrong_type``, ``unknown_code``, ``unknown_unit``).
+``missing_required``, ``wrong_type``, ``unknown_code``, ``unknown_unit``, ``implausible_value``, and
+a value outside its element's ``value_domain.pattern``, with the domain's ``reason``, e.g.
+``unknown_purchase_order``).
 Everything is a Spark expression, so the same code runs on a laptop and on a cluster.
 """
 
@@ -177,6 +179,12 @@ class _Builder:
         if spec.domain:
             known = F.element_at(_map_literal(self.dd.code_maps[spec.domain]), raw)
             self.violation(raw.isNotNull() & known.isNull(), "unknown_code", spec, raw)
+        element_domain = self.dd.elements[spec.element].get("value_domain") or {}
+        if element_domain.get("pattern"):
+            # e.g. purchase orders: only the manufacturer's own order numbers (DOMAIN.md), others
+            # quarantined with the domain's reason (unknown_purchase_order).
+            self.violation(raw.isNotNull() & ~raw.rlike(element_domain["pattern"]),
+                           element_domain.get("reason", "unknown_code"), spec, raw)
         if spec.quantity_of:
             return self.quantity(spec, raw, F.element_at(self.units, self.values[spec.quantity_of]))
         if spec.money:

@@ -142,3 +142,44 @@ def vacuum_tables(spark: SparkSession, cfg: Settings, tables: list[tuple[str, st
             vacuum_path(spark, path)
             done.append(f"{layer}.{table}")
     return done
+
+
+def landing_tables(cfg: Settings) -> list[tuple[str, str]]:
+    """Every table the landing writes: bronze per feed, the quarantine, silver, the ops tables."""
+    from andon.dictionary import load_dictionary
+
+    dd = load_dictionary(cfg.raw["landing"]["data_dictionary"])
+    tables = [("bronze", f.bronze_table) for f in dd.feeds.values()]
+    tables += [("bronze", "quarantine")]
+    tables += sorted({("silver", f.silver_table) for f in dd.feeds.values()})
+    tables += [("ops", "dq_results"), ("ops", "landed_files"), ("ops", RETENTION_LOG)]
+    return tables
+
+
+def run_supplier_retention(day: str, run_id: str | None, cfg: Settings | None = None,
+                           spark: SparkSession | None = None) -> list[dict]:
+    """The maintenance DAG's retention task: :func:`apply_supplier_retention` for ``day`` (ISO),
+    JSON-able log rows for XCom. Deletes data, so it runs only from ``andon_maintenance``, never
+    from ``make demo``."""
+    from andon.config import settings
+    from andon.dates import as_date
+    from andon.spark import get_spark
+
+    cfg = cfg or settings()
+    spark = spark or get_spark(cfg)
+    rows = apply_supplier_retention(spark, cfg, as_date(day), run_id=run_id or "retention")
+    log.info("supplier retention for %s: %s", day, [(r["table"], r["rows_deleted"]) for r in rows])
+    return [{k: (v.isoformat() if isinstance(v, (date, datetime)) else v) for k, v in r.items()} for r in rows]
+
+
+def run_vacuum(cfg: Settings | None = None, spark: SparkSession | None = None) -> list[str]:
+    """The maintenance DAG's VACUUM task: every landing table with its own retention (time travel of
+    ``delta.deletedFileRetentionDuration`` kept), removing replaced files and killed writes' orphans."""
+    from andon.config import settings
+    from andon.spark import get_spark
+
+    cfg = cfg or settings()
+    spark = spark or get_spark(cfg)
+    done = vacuum_tables(spark, cfg, landing_tables(cfg))
+    log.info("vacuumed %d table(s): %s", len(done), ", ".join(done))
+    return done

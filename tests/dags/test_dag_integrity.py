@@ -68,3 +68,11 @@ def test_early_warning_dags_structure(dagbag):
     assert set(scoring.params.get_param("models").schema["enum"]) == {"champion", "replay"}
     assert {"cutoff", "replay_from"} <= set(training.params.keys())
     assert {"day", "force_mail"} <= set(digest.params.keys())
+
+
+def test_maintenance_dag_runs_retention_then_vacuum(dagbag):
+    dag = dagbag.dags["andon_maintenance"]
+    assert set(dag.task_ids) == {"supplier_retention", "vacuum"}
+    assert dag.get_task("vacuum").upstream_task_ids == {"supplier_retention"}
+    assert all(t.pool == "spark_embedded" for t in dag.tasks)
+    assert dag.max_active_runs == 1 and not dag.catchup and "day" in dag.params

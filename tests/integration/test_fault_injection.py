@@ -322,13 +322,24 @@ PERSONAL = ["Ann Example", "ann.example@example.com", "+44 20 7946 0958", "Bob S
             "+1 555 0199"]
 
 
+def file_text(path) -> bytes:
+    """A file's bytes, and for Parquet also its decoded values: a clear value in a compressed page
+    (a snappy back-reference splits a repeated e-mail domain) would not show in the raw bytes."""
+    content = path.read_bytes()
+    if path.suffix == ".parquet" and content[:4] == b"PAR1":
+        import pyarrow.parquet as pq
+
+        content += repr(pq.read_table(path).to_pylist()).encode("utf-8", "backslashreplace")
+    return content
+
+
 def _sweep(world, values: list[str]) -> list[str]:
-    """Every file of the lakehouse (data, Delta logs, checksums) that holds one of ``values``, as bytes."""
+    """Every file of the lakehouse (data decoded, Delta logs, checksums) that holds one of ``values``."""
     hits = []
     needles = [v.encode() for v in values] + [v.lower().encode() for v in values]
     for path in (world.root / "lakehouse").rglob("*"):
         if path.is_file():
-            content = path.read_bytes()
+            content = file_text(path)
             hits += [f"{path.relative_to(world.root)}: {n.decode()}" for n in needles if n in content]
     return hits
 
@@ -376,3 +387,272 @@ def test_erasure_removes_one_customer_everywhere_including_time_travel(world):
     with pytest.raises(Exception):                                             # noqa: B017 - files vacuumed
         world.spark.read.format("delta").option("versionAsOf", 0).load(silver).collect()
     assert not any(PERSONAL[1] in str(r) for r in world.rows("ops", "retention_log"))
+
+
+# ------------------------------------------- class 7: a second landing *process* on a busy metastore
+
+
+def _landing_process(world, home, *args: str, lock_wait: float = 3600):
+    """``python -m spark_jobs.landing.main`` (what ``andon land`` and spark-submit run) on the world's landing
+    zone and lakehouse, with its own ANDON_HOME (metastore, lock) and a short lock wait."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "ANDON_HOME": str(home), "ANDON__PATHS__LANDING": str(world.landing),
+           "ANDON__PATHS__LAKEHOUSE": str(world.root / "lakehouse"),
+           "ANDON__METASTORE__LOCK_WAIT_SECONDS": str(lock_wait)}
+    # Its own session (process group): a kill takes the Python process and its JVM, as a dying worker does.
+    return subprocess.Popen([sys.executable, "-m", "spark_jobs.landing.main", *args], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+
+
+def test_a_second_landing_process_gives_up_clearly_after_the_configured_wait(world, tmp_path):
+    import time
+
+    world.put("mes", DAY, "MES_TESTLOG_BRQ_20260302.csv", mes_file([mes_row(1, DAY)]))
+    home = tmp_path / "home"
+    holder = _lock_process(home, wait=0, hold=60)               # a landing holds the embedded metastore
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        started = time.monotonic()
+        second = _landing_process(world, home, "--source", "mes", "--start", DAY.isoformat(), lock_wait=2)
+        _, err = second.communicate(timeout=120)
+        waited = time.monotonic() - started
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    assert second.returncode != 0
+    assert "another landing is running on this lakehouse (pid " in err and "waiting" in err
+    assert "MetastoreBusy" in err and "gave up after 2 s" in err
+    assert 2 <= waited < 60                                    # metastore.lock_wait_seconds, not the default hour
+    assert world.table("bronze", "mes_testlog") is None        # it wrote nothing
+
+
+# ----------------------------------------------- class 9: a landing killed mid-write, then re-run
+
+
+RUN_COLUMNS = {"_ingested_at", "_run_id", "run_id", "evaluated_at", "landed_at", "quarantined_at"}
+
+
+def _mixed_world(world, days) -> None:
+    from tests.integration.tiny import supplier_file, supplier_row
+
+    for i, day in enumerate(days):
+        ymd = day.strftime("%Y%m%d")
+        world.put("mes", day, f"MES_TESTLOG_BRQ_{ymd}.csv",
+                  mes_file([mes_row(100 * i + n, day, result="FAIL" if n == 3 else "PASS") for n in range(1, 9)]))
+        world.put("field_returns", day, f"rma_export_{ymd}.json",
+                  claims_file([claim(100 * i + n, day) for n in range(1, 4)]
+                              + [claim(100 * i + 9, day, failure__mode_code="FM-??")], day))
+        world.put("supplier", day, f"CSDX_SUP01_{ymd}.csv",
+                  supplier_file([supplier_row(f"LOT-{i}-{n}", day, po=f"45000000{i}{n}") for n in range(1, 4)]))
+
+
+def _snapshot(world) -> dict[str, list]:
+    """Every Delta table of the world's lakehouse: its rows without run metadata, sorted."""
+    from andon.delta import table_exists
+
+    tables = {}
+    root = world.root / "lakehouse"
+    for log_dir in sorted(root.glob("*/*/_delta_log")):
+        path = str(log_dir.parent)
+        assert table_exists(world.spark, path), path
+        df = world.spark.read.format("delta").load(path)
+        keep = [c for c in df.columns if c not in RUN_COLUMNS]
+        tables[str(log_dir.parent.relative_to(root))] = sorted(
+            tuple(str(r[c]) for c in keep) for r in df.select(*keep).collect())
+    return tables
+
+
+def test_a_landing_killed_mid_write_then_rerun_equals_a_clean_landing(world, tmp_path, monkeypatch):
+    """A landing process that first waits for another one (class 7), then is killed with its JVM while
+    it writes bronze (class 9): every table stays readable, and the re-run equals a clean landing."""
+    import os
+    import shutil
+    import signal
+    import time
+
+    days = [DAY, DAY2]
+    _mixed_world(world, days)
+    home = tmp_path / "home"
+    holder = _lock_process(home, wait=0, hold=4)               # class 7: another landing runs at first
+    assert holder.stdout.readline().strip() == "locked"
+    killed = _landing_process(world, home, "--source", "all", "--start", DAY.isoformat(),
+                              "--end", DAY2.isoformat(), "--run-id", "killed", lock_wait=120)
+    lakehouse = world.root / "lakehouse"
+    deadline = time.monotonic() + 300
+    while not any(lakehouse.glob("bronze/*/landing_date=*/*.parquet")):   # the first bronze files being written
+        assert killed.poll() is None, killed.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, "the landing process wrote nothing in 5 minutes"
+        time.sleep(0.02)
+    os.killpg(killed.pid, signal.SIGKILL)                            # the landing and its JVM, mid-write
+    _, err = killed.communicate(timeout=30)
+    holder.wait(timeout=30)
+    assert killed.returncode == -signal.SIGKILL
+    # It waited for the first landing with the clear message, then ran once that one ended.
+    assert "another landing is running on this lakehouse (pid " in err and "waiting" in err
+    assert not (lakehouse / "ops" / "landed_files").exists()            # killed before it finished
+    for source in ("mes", "spc", "lims", "field_returns", "supplier"):  # the re-run (as the next DAG run)
+        world.land(source, days, run_id="rerun")
+    rerun = _snapshot(world)
+    clean = tiny_world(tmp_path / "clean", world.spark, monkeypatch)
+    shutil.copytree(world.landing, clean.landing)
+    for source in ("mes", "spc", "lims", "field_returns", "supplier"):
+        clean.land(source, days, run_id="clean")
+    expected = _snapshot(clean)
+    assert set(rerun) == set(expected) and len(expected) >= 9
+    for table, rows in expected.items():
+        assert len(rerun[table]) == len(rows), (table, len(rerun[table]), len(rows))
+        assert rerun[table] == rows, table
+    assert world.count("silver", "test_results") == 16 and world.count("silver", "field_returns") == 6
+    world.assert_books_balance("mes_testlog", "test_results")
+    world.assert_books_balance("field_returns", "field_returns")
+
+
+# ------------------------------------------------ class 1: a historical date lands real data
+
+
+def test_a_historical_date_lands_the_simulated_plants_data(world):
+    from andon.dictionary import load_dictionary
+    from simulator import simulate
+
+    old = date(2004, 6, 7)
+    simulate(world.landing, days=2, seed=3, scale=0.05, start=old)
+    days = [old, date(2004, 6, 8)]
+    for source in ("mes", "spc", "lims", "field_returns", "supplier"):
+        world.land(source, days, run_id="historical")
+    dd = load_dictionary(world.cfg.raw["landing"]["data_dictionary"])
+    for table in ("test_results", "unit_genealogy", "spc_measurements", "lab_results", "supplier_lot_tests"):
+        rows = world.rows("silver", table)
+        assert rows, f"silver.{table} is empty for {old}"
+        assert {r["landing_date"] for r in rows} <= set(days)
+    for feed in dd.feeds.values():
+        statuses = {d: q["status"] for d, q in world.dq(feed.name).items()}
+        assert set(statuses) == set(days), (feed.name, statuses)
+        assert "failed_gate" not in statuses.values(), (feed.name, statuses)
+        world.assert_books_balance(feed.name, feed.silver_table)
+    assert world.dq("mes_testlog")[old]["silver_rows"] > 0 and world.dq("mes_testlog")[old]["timeliness"] > 0.5
+
+
+# --------------------------------------------------- class 4: owner-only files in the lakehouse
+
+
+def test_lakehouse_files_and_folders_are_owner_only_after_a_landing(world):
+    import stat
+
+    world.put("mes", DAY, "MES_TESTLOG_BRQ_20260302.csv", mes_file([mes_row(1, DAY), mes_row(2, DAY, result="X")]))
+    world.put("field_returns", DAY, "rma_export_20260302.json", claims_file([claim(1, DAY)], DAY))
+    world.land("mes", [DAY])
+    world.land("field_returns", [DAY])
+    root = world.root / "lakehouse"
+    paths = [root, *root.rglob("*")]
+    assert len([p for p in paths if p.name.endswith(".parquet")]) >= 4            # data, quarantine, ops
+    assert any(p.name.endswith(".crc") for p in paths) and any(p.name.endswith(".json") for p in paths)
+    loose = [f"{p.relative_to(world.root)} {stat.filemode(p.stat().st_mode)}" for p in paths
+             if stat.S_IMODE(p.stat().st_mode) & 0o077]
+    assert loose == [], loose[:10]
+
+
+# ------------------------- class 10 and 11 through Airflow: the maintenance DAG, the PII sweep of logs
+
+
+@pytest.fixture(scope="module")
+def dagbag():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.conftest import REPO
+
+    airflow = str(Path(sys.executable).parent / "airflow")
+    subprocess.run([airflow, "db", "migrate"], check=True, env=os.environ, capture_output=True, timeout=300)
+    subprocess.run([airflow, "pools", "set", "spark_embedded", "1", "test pool"], check=True, env=os.environ,
+                   capture_output=True, timeout=300)
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(REPO / "dags"))
+    assert bag.import_errors == {}
+    return bag
+
+
+@pytest.fixture()
+def world_settings(world, monkeypatch):
+    """The process-wide settings (what DAG tasks read) point at the tiny world for this test only."""
+    from andon.config import settings
+
+    monkeypatch.setenv("ANDON__PATHS__LANDING", str(world.landing))
+    monkeypatch.setenv("ANDON__PATHS__LAKEHOUSE", str(world.root / "lakehouse"))
+    settings.cache_clear()
+    assert settings().lakehouse_root == str(world.root / "lakehouse")
+    yield world
+    settings.cache_clear()
+
+
+def test_maintenance_dag_deletes_expired_supplier_data_and_foreign_orders_are_quarantined(world_settings, dagbag):
+    from datetime import UTC, datetime
+
+    from airflow.utils.state import DagRunState
+
+    from tests.integration.tiny import supplier_file, supplier_row
+
+    world = world_settings
+    rows = [supplier_row("LOT-OLD", DAY, po="4500000001", closed="2025-06-01"),
+            supplier_row("LOT-OPEN", DAY, po="4500000002"),
+            supplier_row("LOT-RECENT", DAY, po="4500000003", closed="2026-02-01"),
+            supplier_row("LOT-FOREIGN", DAY, po="7100000001")]          # another customer's order
+    world.put("supplier", DAY, "CSDX_SUP01_20260302.csv", supplier_file(rows))
+    world.land("supplier", [DAY])
+    assert [(q["reason"], q["reason_detail"]) for q in world.quarantine("supplier_lot_tests")] == [
+        ("unknown_purchase_order", "purchase_order_id <- po_number=7100000001")]
+    world.assert_books_balance("supplier_lot_tests", "supplier_lot_tests")
+    assert b"LOT-OLD" in _data_files(world, "bronze", "supplier_lot_tests")
+    run = dagbag.dags["andon_maintenance"].test(logical_date=datetime(2026, 3, 2, 4, tzinfo=UTC))
+    assert run.state == DagRunState.SUCCESS
+    from andon_cli.dag_runs import check_run
+
+    assert check_run("andon_maintenance", run.run_id) == []
+    assert {r["supplier_lot_id"] for r in world.rows("silver", "supplier_lot_tests")} == {"LOT-OPEN", "LOT-RECENT"}
+    for layer, table in (("silver", "supplier_lot_tests"), ("bronze", "supplier_lot_tests")):
+        assert b"LOT-OLD" not in _data_files(world, layer, table), f"{layer}.{table} still holds the data"
+    log = world.rows("ops", "retention_log")
+    assert {(r["table"], r["rows_deleted"], r["cutoff"], r["run_id"]) for r in log} == {
+        ("silver.supplier_lot_tests", 1, date(2025, 9, 3), run.run_id),
+        ("bronze.supplier_lot_tests", 1, date(2025, 9, 3), run.run_id),
+        ("bronze.quarantine", 0, date(2025, 9, 3), run.run_id)}
+
+
+def test_pii_sweep_of_a_landing_through_airflow_task_logs_and_metadata(world_settings, dagbag, caplog, capfd):
+    """The field-return landing through the real DAG, its logs captured: no clear personal value in the
+    log records, the task output, Airflow's home (log files, the metadata DB with XCom) or the lakehouse."""
+    import os
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from airflow.utils.state import DagRunState
+
+    world = world_settings
+    claims = [claim(1, DAY, name=PERSONAL[0], email=PERSONAL[1], phone=PERSONAL[2]),
+              claim(2, DAY, name=PERSONAL[3], email=PERSONAL[4], phone=PERSONAL[5], failure__mode_code="FM-??"),
+              claim(3, DAY, name="Carl PLACEHOLDER", email="carl@example.com")]
+    world.put("field_returns", DAY, "rma_export_20260302.json",
+              claims_file(claims, DAY).replace(b"PLACEHOLDER", b"M\xfcller"))
+    world.put("field_returns", DAY, "rma_export_20260302_b.json",
+              b'{"claims": [{"customer": {"email": "' + PERSONAL[4].encode() + b'"}')        # truncated document
+    with caplog.at_level("INFO"):
+        run = dagbag.dags["andon_landing"].test(logical_date=datetime(2026, 3, 2, tzinfo=UTC),
+                                                run_conf={"start": DAY.isoformat(), "end": DAY.isoformat()})
+    assert run.state == DagRunState.SUCCESS
+    assert world.count("silver", "field_returns") == 1 and len(world.quarantine("field_returns")) == 3
+    out, err = capfd.readouterr()
+    logs = caplog.text + out + err
+    assert "landing field_returns/field_returns for 1 day(s)" in logs          # the landing's own log was captured
+    needles = [*PERSONAL, "Carl", "carl@example.com", "M\xfcller"]
+    assert [n for n in needles if n in logs or n.lower() in logs] == []
+    airflow_home = Path(os.environ["AIRFLOW_HOME"])
+    stores = [p for p in airflow_home.rglob("*") if p.is_file()]
+    assert any(p.name == "airflow.db" for p in stores)
+    hits = [f"{p.name}: {n}" for p in stores for n in needles if n.encode() in p.read_bytes()]
+    assert hits == [], hits
+    assert _sweep(world, needles) == []

@@ -175,3 +175,49 @@ def test_evaluation_report(chain, cfg):
     assert weekly is not None and len(weekly) == report["warning_quality_weekly"]["rows"] > 0
     assert set(weekly["scope"]) == set(report["scopes"])
     assert DAYS > 0
+
+
+def _rma_personal_values(landing: Path) -> set[str]:
+    """Every customer name, e-mail and phone in the simulated RMA exports (the landing zone's PII)."""
+    values: set[str] = set()
+    for path in landing.glob("field_returns/*/rma_export_*.json"):
+        text = path.read_bytes().decode("utf-8", "replace")
+        try:
+            claims = json.loads(text).get("claims") or []
+        except (ValueError, AttributeError):         # an injected broken export: take what the text shows
+            values.update(re.findall(r'"(?:name|email|phone)": "([^"]{6,})"', text))
+            continue
+        for claim in claims:
+            customer = claim.get("customer") or {} if isinstance(claim, dict) else {}
+            values.update(str(customer[k]) for k in ("name", "email", "phone") if customer.get(k))
+    return values
+
+
+def test_pii_sweep_no_clear_personal_value_in_mlflow_airflow_or_any_store(chain, cfg):
+    """Issue 14, class 4: after landing, the mart, training, scoring and the digest of the test world, no
+    customer name, e-mail or phone from its RMA files is in MLflow (tracking DB: params, tags, metrics;
+    artifact store), Airflow's home (task logs, the metadata DB with XCom and rendered fields), the
+    lakehouse (Parquet decoded, Delta logs), the digests, the outbox or the reports."""
+    from tests.integration.test_fault_injection import file_text
+
+    values = _rma_personal_values(Path(cfg.landing_root))
+    assert len(values) >= 10, values
+    home = Path(cfg.raw["paths"]["lakehouse"]).parent
+    mlflow_db = Path(cfg.raw["mlflow"]["tracking_uri"].removeprefix("sqlite:///"))
+    artifacts = Path(cfg.raw["mlflow"]["artifact_location"])
+    stores = [mlflow_db, artifacts, Path(cfg.raw["airflow"]["home"]), Path(cfg.raw["paths"]["lakehouse"]),
+              Path(cfg.raw["paths"]["digests"]), Path(cfg.raw["mail"]["sink"]["outbox"]),
+              Path(cfg.raw["paths"]["reports"])]
+    assert mlflow_db.is_file() and any(artifacts.rglob("*")), "the chain left no MLflow run to sweep"
+    pattern = re.compile(b"|".join(re.escape(v.encode()) for v in sorted(values, key=len, reverse=True)))
+    lowered = re.compile(b"|".join(re.escape(v.lower().encode()) for v in values))
+    hits, swept = [], 0
+    for store in stores:
+        for path in [store] if store.is_file() else store.rglob("*"):
+            if path.is_file():
+                swept += 1
+                content = file_text(path)
+                found = pattern.search(content) or lowered.search(content)
+                if found:
+                    hits.append(f"{path.relative_to(home)}: {found.group().decode(errors='replace')}")
+    assert swept > 50 and hits == [], hits[:20]

@@ -246,3 +246,52 @@ def test_charts_skip_incomplete_routes():
     rolled = pd.DataFrame({"product_id": ["P1"], "site_id": ["S1"], "week_start_date": [MON], "rolled_fpy": [0.5],
                            "is_route_complete": [False]})
     assert [t for t, _ in charts(s, rolled, SUN)] == ["Warnings per day"]
+
+
+def dq_rows():
+    def row(feed, day, status, records=100, quarantined=0, warnings=(), critical=()):
+        return {"feed": feed, "landing_date": day, "status": status, "records_received": records,
+                "quarantined_rows": quarantined, "gx_warnings": list(warnings), "gx_critical_failures": list(critical)}
+
+    drift = "schema drift in mes/2026-03-10/MES_TESTLOG_GDL_20260310.csv: required field(s) RESULT missing; " \
+            "unknown field(s) OUTCOME"
+    return pd.DataFrame([
+        row("mes_testlog", MON, "published", quarantined=2),
+        row("mes_testlog", MON + timedelta(days=1), "schema_drift", quarantined=40, warnings=[drift]),
+        row("spc_measurements", MON + timedelta(days=1), "failed_gate", critical=["re-landing would shrink ..."]),
+        row("lims_results", MON + timedelta(days=2), "no_data", records=0),
+        row("mes_testlog", MON - timedelta(days=1), "schema_drift", warnings=["schema drift in last week"]),
+    ])
+
+
+def test_data_health_names_schema_drift_failed_gates_and_missing_days():
+    from reporting.digest import data_health
+
+    health = data_health(dq_rows(), MON, SUN)
+    assert not health["ok"]
+    assert health["text"] == ("2 of 4 feed-days published; schema drift in 1, quality gate failed in 1, no data in 1; "
+                              "42 of 300 records quarantined (14.0%).")
+    kinds = [(i["kind"], i["feed"], i["day"]) for i in health["items"]]
+    assert kinds == [("schema drift", "mes_testlog", "2026-03-10"),
+                     ("quality gate failed, previous silver kept", "spc_measurements", "2026-03-10"),
+                     ("no data", "lims_results", "2026-03-11")]
+    assert "required field(s) RESULT missing" in health["items"][0]["detail"]
+    # Added columns alone keep the day published, and are still named as drift.
+    added = dq_rows().iloc[[0]].copy()
+    added["gx_warnings"] = [["schema drift in mes/x.csv: unknown field(s) EXTRA"]]
+    assert data_health(added, MON, SUN)["items"][0]["detail"].endswith("unknown field(s) EXTRA")
+    clean = data_health(dq_rows().iloc[[0]], MON, SUN)
+    assert clean["ok"] and clean["items"] == [] and clean["text"].startswith("1 of 1 feed-days published")
+    assert not data_health(None, MON, SUN)["ok"]
+
+
+def test_rendered_page_shows_the_data_health_line_with_the_drift():
+    s = scores()
+    context, _ = digest_context(SUN, s, {"rpt_weekly_kpi_trends": trends()}, table_of(s), None, with_charts=False,
+                                dq=dq_rows())
+    page = render(context)
+    line = page.split("Data health:")[1].split("</ul>")[0]
+    assert "schema drift in 1" in line and "MES_TESTLOG_GDL_20260310.csv: required field(s) RESULT missing" in line
+    assert "quality gate failed, previous silver kept</span>: spc_measurements 2026-03-10" in line
+    no_dq, _ = digest_context(SUN, s, {"rpt_weekly_kpi_trends": trends()}, table_of(s), None, with_charts=False)
+    assert "No landing results for this week" in render(no_dq)
