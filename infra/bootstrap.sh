@@ -27,10 +27,14 @@ fi
 UV=$(command -v uv || true)
 if [ -z "$UV" ]; then
   UV="$ANDON_CACHE/uv-venv/bin/uv"
-  if [ ! -x "$UV" ]; then
-    say "installing uv into $ANDON_CACHE/uv-venv"
-    python3 -m venv "$ANDON_CACHE/uv-venv" && "$ANDON_CACHE/uv-venv/bin/pip" install -q uv
-  fi
+  # one installer at a time: a second `make` started meanwhile waits instead of running a half-installed uv
+  (
+    if command -v flock >/dev/null 2>&1; then flock 9; fi
+    if [ ! -x "$UV" ]; then
+      say "installing uv into $ANDON_CACHE/uv-venv"
+      python3 -m venv "$ANDON_CACHE/uv-venv" && "$ANDON_CACHE/uv-venv/bin/pip" install -q uv
+    fi
+  ) 9>"$ANDON_CACHE/.uv-install.lock" || exit 1
 fi
 
 # 3. the venv, exactly as locked
