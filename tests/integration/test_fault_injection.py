@@ -14,7 +14,7 @@ from datetime import date
 
 import pytest
 
-from tests.integration.tiny import claim, claims_file, mes_file, mes_row, tiny_world
+from tests.integration.tiny import claim, claims_file, mes_file, mes_row, release_world, tiny_world
 
 pytestmark = pytest.mark.integration
 
@@ -23,7 +23,8 @@ DAY, DAY2 = date(2026, 3, 2), date(2026, 3, 3)
 
 @pytest.fixture()
 def world(tmp_path, spark, monkeypatch):
-    return tiny_world(tmp_path, spark, monkeypatch)
+    yield tiny_world(tmp_path, spark, monkeypatch)
+    release_world(spark)
 
 
 # ------------------------------------------------------------- class 2: any parser exception

@@ -142,3 +142,11 @@ def tiny_world(tmp_path: Path, spark, monkeypatch) -> TinyWorld:
     cfg = load_settings(environ=env)
     monkeypatch.setattr(delta, "register_table", lambda spark, cfg, layer, table: f"{layer}.{table}")
     return TinyWorld(cfg, spark, tmp_path)
+
+
+def release_world(spark) -> None:
+    """After a tiny world's test: drop what the session's one JVM still holds for it. Delta keeps every
+    table's log and snapshot it has opened (dozens per world) and Spark any cached frame of a failed
+    run; over twenty worlds that filled the test driver's heap and later tests ran out of memory."""
+    spark.catalog.clearCache()
+    spark._jvm.org.apache.spark.sql.delta.DeltaLog.clearCache()
