@@ -85,7 +85,7 @@ def test_void_rate_percent_fraction_and_grade_agree(spark, dictionary):
     assert lab["upper_spec_limit"] == pytest.approx(0.25) and lab["_reason"] is None
 
     sup = dictionary.feeds["supplier_lot_tests"]
-    srow = {"supplier_code": "SUP01", "lot_number": "L1", "part_number": "P", "po_number": "PO1",
+    srow = {"supplier_code": "SUP01", "lot_number": "L1", "part_number": "P", "po_number": "4500000001",
             "po_closed_date": None, "lot_qty": "1000", "ship_date": "2026-03-01", "parameter": "VOID_GRADE",
             "value": "V2", "unit": None, "lsl": None, "usl": None}
     out = conform(bronze(spark, sup, [srow, {**srow, "lot_number": "L2", "value": "V9"}]), sup, dictionary)

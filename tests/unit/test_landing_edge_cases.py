@@ -60,7 +60,7 @@ def conformed(spark, dictionary, feed_name, rows, key=None):
 LIMS = {"Sample.id": "S1", "_seq": "1", "Sample.site": "BRQ", "Sample.kind": "BUILD_LOT", "Sample.ref": "r",
         "item": "VOID_RATE", "method": "XRAY", "result": "4.30", "unit": "%", "lsl": None, "usl": "25.0",
         "status": "PASS", "tested": "2026-03-02 10:00:00"}
-SUPPLIER = {"supplier_code": "SUP01", "lot_number": "L1", "part_number": "P", "po_number": "PO1",
+SUPPLIER = {"supplier_code": "SUP01", "lot_number": "L1", "part_number": "P", "po_number": "4500000001",
             "po_closed_date": None, "lot_qty": "1000", "ship_date": "2026-03-01", "parameter": "THICKNESS",
             "value": "1.60", "unit": "mm", "lsl": "1.40", "usl": "1.80"}
 SPC = {"id": "m1", "plant": "SZX", "line": "SZX-L1", "char": "PASTE_HEIGHT", "sg": "g1", "n": "1",
