@@ -93,6 +93,7 @@ FEATURES = {
         "yield_cusum_signals_7d",
         "spc_violations_7d",
         "spc_beyond_limits_7d",
+        "yield_cusum_false_rise_7d",
     ],
     "field_return": [
         "days_since_build",
@@ -139,6 +140,7 @@ EVIDENCE_FEATURES = {
         "spc_oos_share_1d",
         "yield_cusum_false_max_1d",
         "yield_cusum_true_max_1d",
+        "yield_cusum_false_rise_7d",
     ),
     "field_return": (
         "iqc_failed_component_share",
@@ -520,7 +522,10 @@ def factory_output_features(
 #: gold detector tables (dbt, docs/detectors.md) the factory features read when they are given
 #: in the input dict (ml.jobs.load_silver adds them once the mart has built them)
 DETECTOR_TABLES = ("fct_yield_cusum", "fct_spc_rule_violations")
-DETECTOR_FEATURES = tuple(FEATURES["factory_output"][-5:])
+DETECTOR_FEATURES = tuple(FEATURES["factory_output"][-6:])
+#: the days back ``yield_cusum_false_rise_7d`` looks for the CUSUM's lowest value: one week, the grain
+#: the false alarms are counted in and the digest reports
+RISE_DAYS = 7
 
 
 def detector_features(silver: dict[str, DataFrame], dates: DataFrame) -> DataFrame:
@@ -530,6 +535,13 @@ def detector_features(silver: dict[str, DataFrame], dates: DataFrame) -> DataFra
       fails (retest passed: the station) and of true fails (the product or process) over the
       line's stations and the line itself that day (``gold.fct_yield_cusum``, in binomial sigmas;
       a signal is C+ > h);
+    * ``yield_cusum_false_rise_7d``: the largest rise of a false-fail CUSUM over the line's stations
+      and the line within the 7 days ``d-7 .. d`` (C+ of ``d`` minus its lowest value in those
+      days): the station evidence gained this week. A CUSUM falls back slowly once the rate is
+      back at its reference, so C+ stays above h for days or weeks after a station was fixed,
+      and a chance fail on such a day lifts it again; the textbook answer is to reset the CUSUM
+      after acting on a signal. The rise over a week is that reset without a recursion: a fault
+      that persists keeps adding evidence and keeps rising, a fixed station does not;
     * ``yield_cusum_signals_7d``: station- and line-days signalling in the 7 days ``d-6 .. d``;
     * ``spc_violations_7d``: Nelson-rule violations on the line's charts completed in ``d-6 .. d``
       (``gold.fct_spc_rule_violations``; a violation counts on its last point's day, when it is
@@ -541,16 +553,23 @@ def detector_features(silver: dict[str, DataFrame], dates: DataFrame) -> DataFra
     schema = "line_id string, score_date date, " + ", ".join(f"{c} double" for c in DETECTOR_FEATURES)
     if not all(t in silver for t in DETECTOR_TABLES):
         return spark.createDataFrame([], schema)
-    cusum = silver["fct_yield_cusum"].where(F.col("is_judged"))
+    day = F.datediff(F.col("tested_date"), F.lit("1970-01-01"))
+    week = Window.partitionBy("monitor_level", "monitor_id").orderBy(day).rangeBetween(-RISE_DAYS, 0)
+    cusum = (
+        silver["fct_yield_cusum"]
+        .where(F.col("is_judged"))
+        .withColumn("false_rise", F.col("cusum_false") - F.least(F.min("cusum_false").over(week), F.col("cusum_false")))
+    )
     daily = cusum.groupBy("line_id", F.col("tested_date").alias("event_date")).agg(
         F.max("cusum_false").alias("false_max"),
+        F.max("false_rise").alias("false_rising"),
         F.max("cusum_true").alias("true_max"),
         F.sum(
             F.when(F.col("is_true_fail_signal") | F.col("is_false_fail_signal"), 1).otherwise(0)
         ).alias("signals"),
     )
     today = dates.join(daily, F.col("event_date") == F.col("score_date")).select(
-        "line_id", "score_date", "false_max", "true_max"
+        "line_id", "score_date", "false_max", "true_max", "false_rising"
     )
     signals = _accumulate(daily, ["line_id"], dates, ["signals"], window_days=7, suffix="_7d")
     v = silver["fct_spc_rule_violations"]
@@ -569,6 +588,7 @@ def detector_features(silver: dict[str, DataFrame], dates: DataFrame) -> DataFra
         F.coalesce("signals_7d", F.lit(0)).cast("double").alias("yield_cusum_signals_7d"),
         F.coalesce("n_7d", F.lit(0)).cast("double").alias("spc_violations_7d"),
         F.coalesce("beyond_7d", F.lit(0)).cast("double").alias("spc_beyond_limits_7d"),
+        F.col("false_rising").cast("double").alias("yield_cusum_false_rise_7d"),
     )
 
 

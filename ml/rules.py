@@ -24,8 +24,9 @@ import numpy as np
 import pandas as pd
 
 #: bump when a rule or threshold changes: it is the ``model_version`` of cold-start warnings
-RULES_VERSION = "rules-3"  # rules-2: field returns start cold with the exposure detector; rules-3: factory
-#                            output with the retest-aware line evidence
+RULES_VERSION = "rules-4"  # rules-2: field returns start cold with the exposure detector; rules-3: factory
+#                            output with the retest-aware line evidence; rules-4: its station part on
+#                            the false-fail CUSUM's rise within a week
 
 BASELINE_RULES = {
     "incoming_material": "static threshold on incoming data: any supplier parameter out of spec, or IQC fail "
@@ -98,14 +99,15 @@ DETECTOR_RULES = {
     "one-sided Poisson p < 0.001 against the returns its units' days in the field lead the product's Weibull "
     "life model to expect",
     "factory_output": "retest-aware line evidence: the binomial CUSUM of false fails (retest passed: the station's "
-    "fault) on any station of the line, or the line itself, above h = 6 (gold.fct_yield_cusum, log-likelihood of a "
-    "tripled fail rate); or SPC rule 1 on the line's characteristics (a daily mean beyond 3 baseline sigmas, or a "
-    "point out of spec: the process moved). True-fail rises are the product's or the material's, not the line's "
-    "(they stay model evidence)",
+    "fault) on any station of the line, or the line itself, risen by more than h = 6 within the last 7 days "
+    "(gold.fct_yield_cusum, log-likelihood of a tripled fail rate; once the station is fixed the CUSUM falls back "
+    "slowly and its days above h add no new evidence); or SPC rule 1 on the line's characteristics (a daily mean "
+    "beyond 3 baseline sigmas, or a point out of spec: the process moved). True-fail rises are the product's or the "
+    "material's, not the line's (they stay model evidence)",
 }
 DETECTOR_INPUTS = {
     "incoming_material": ("lot_test_surprise", "lot_test_true_fails", "supplier_cusum_max"),
-    "factory_output": ("yield_cusum_false_max_1d", "spc_max_shift_sigma", "spc_oos_share_1d"),
+    "factory_output": ("yield_cusum_false_rise_7d", "spc_max_shift_sigma", "spc_oos_share_1d"),
     "field_return": ("exposure_surprise", "returns_so_far"),
 }
 #: the CUSUM decision limit h (dbt var yield_cusum_h); the detector score is C+ / h
@@ -122,7 +124,7 @@ DETECTOR_THRESHOLD = {
 
 #: the columns that only exist once the mart built the scope's detectors (the other inputs, e.g. the SPC
 #: points the factory rule also reads, come from silver)
-DETECTOR_MART_INPUTS = {**DETECTOR_INPUTS, "factory_output": ("yield_cusum_false_max_1d",)}
+DETECTOR_MART_INPUTS = {**DETECTOR_INPUTS, "factory_output": ("yield_cusum_false_rise_7d",)}
 
 
 def has_detector(scope: str, features: pd.DataFrame) -> bool:
@@ -141,8 +143,8 @@ def detector_score(scope: str, features: pd.DataFrame) -> pd.Series:
         lot = (_f(f, "lot_test_surprise") / LOT_TEST_SURPRISE).where(enough, 0.0)
         return np.maximum(lot, _f(f, "supplier_cusum_max") / SUPPLIER_CUSUM_H)
     if scope == "factory_output":
-        # C+ / h of the false fails; SPC rule 1's score / 3 sigmas (above 1: the rule fires)
-        station = _f(f, "yield_cusum_false_max_1d") / YIELD_CUSUM_H
+        # the false-fail C+'s rise within 7 days / h; SPC rule 1's score / 3 sigmas (above 1: the rule fires)
+        station = _f(f, "yield_cusum_false_rise_7d") / YIELD_CUSUM_H
         process = baseline_score(scope, f) / 3.0
         return np.maximum(station, process)
     if scope == "field_return":

@@ -411,9 +411,11 @@ def test_detector_is_a_method_where_the_mart_built_its_evidence():
         {
             "line_id": line,
             "score_date": [d(i) for i in range(6)],
-            # the false-fail CUSUM crosses h = 6 on day 3; a true-fail rise (day 1) is not the line's
-            # fault; SPC rule 1 fires on day 4 (a mean beyond 3 sigmas) and day 5 (a point out of spec)
-            "yield_cusum_false_max_1d": [0.0, 1.0, 3.0, 6.5, 2.0, 0.0],
+            # the false-fail CUSUM rises by more than h = 6 within a week on day 3 (day 4: it is still
+            # at 8, its rise is 2); a true-fail rise (day 1) is not the line's fault; SPC rule 1 fires
+            # on day 4 (a mean beyond 3 sigmas) and day 5 (a point out of spec)
+            "yield_cusum_false_max_1d": [0.0, 1.0, 3.0, 6.5, 8.0, 0.0],
+            "yield_cusum_false_rise_7d": [0.0, 1.0, 3.0, 6.5, 2.0, 0.0],
             "yield_cusum_true_max_1d": [0.0, 9.0, 0.0, 0.0, 0.0, None],
             "spc_max_shift_sigma": [0.0, 0.5, 2.9, 1.0, 3.2, 1.0],
             "spc_oos_share_1d": [0.0, 0.0, 0.0, 0.0, 0.0, 0.1],
@@ -421,11 +423,15 @@ def test_detector_is_a_method_where_the_mart_built_its_evidence():
     )
     assert has_detector("factory_output", feats) and not has_detector("field_return", feats)
     # the mart has not built the CUSUM: no detector, even though the SPC points are there
-    assert not has_detector("factory_output", feats.assign(yield_cusum_false_max_1d=None))
+    assert not has_detector("factory_output", feats.assign(yield_cusum_false_rise_7d=None))
     fired = detector_score("factory_output", feats) >= DETECTOR_THRESHOLD["factory_output"]
     assert fired.tolist() == [False, False, False, True, True, True]
     # exactly h = 6, exactly 3 sigmas: no signal (C+ > h, beyond 3 sigmas)
-    edge = feats.assign(yield_cusum_false_max_1d=6.0, spc_max_shift_sigma=3.0, spc_oos_share_1d=0.0)
+    edge = feats.assign(yield_cusum_false_rise_7d=6.0, spc_max_shift_sigma=3.0, spc_oos_share_1d=0.0)
+    # a CUSUM far above h that did not rise this week (a station fixed, C+ falling back): no signal
+    fixed = feats.assign(yield_cusum_false_max_1d=20.0, yield_cusum_false_rise_7d=0.5, spc_max_shift_sigma=0.0,
+                         spc_oos_share_1d=0.0)
+    assert not (detector_score("factory_output", fixed) >= DETECTOR_THRESHOLD["factory_output"]).any()
     assert not (detector_score("factory_output", edge) >= DETECTOR_THRESHOLD["factory_output"]).any()
     inc = ledger([("INC-3", "factory_output", "station", "SZX-L1-ICT", d(2).isoformat(), d(5).isoformat(),
                    "fixture_wear")])
@@ -437,7 +443,7 @@ def test_detector_is_a_method_where_the_mart_built_its_evidence():
     assert set(rep["weekly"]["method"]) == {"model", "baseline", "detector"}
     assert "| factory_output | detector | 1 | 1 |" in report_table(rep)
     # a feature table without the detector columns (mart not built): no detector method
-    rep = evaluate(scores, {"factory_output": feats.drop(columns=["yield_cusum_false_max_1d"])}, inc, as_of=d(30))
+    rep = evaluate(scores, {"factory_output": feats.drop(columns=["yield_cusum_false_rise_7d"])}, inc, as_of=d(30))
     assert rep["scopes"]["factory_output"]["methods"] == ["model", "baseline"]
 
 

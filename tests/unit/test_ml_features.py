@@ -288,7 +288,7 @@ def test_field_return_label_maturity(spark, silver_full):
 
 
 DETECTOR_SCHEMAS = {
-    "fct_yield_cusum": "line_id string, station_id string, monitor_level string, tested_date date, "
+    "fct_yield_cusum": "line_id string, station_id string, monitor_level string, monitor_id string, tested_date date, "
     "is_judged boolean, cusum_true double, cusum_false double, is_true_fail_signal boolean, "
     "is_false_fail_signal boolean",
     "fct_spc_rule_violations": "line_id string, characteristic_id string, rule_number int, "
@@ -304,12 +304,18 @@ def test_factory_features_read_the_detectors_point_in_time(spark, silver_base):
 
     cusum = [
         # line SZX-L1: a station's false-fail CUSUM rising to a signal on d0, the line's true fails
-        ("SZX-L1", "ICT-1", "station", d(-2), True, 0.0, 2.0, False, False),
-        ("SZX-L1", "ICT-1", "station", d(0), True, 0.5, 6.5, False, True),
-        ("SZX-L1", "FT-1", "station", d(0), True, 1.0, 0.0, False, False),
-        ("SZX-L1", None, "line", d(0), True, 1.5, 3.0, False, False),
-        ("SZX-L1", "ICT-1", "station", d(1), True, 0.0, 9.0, False, True),   # after d0: unseen on d0
-        ("SZX-L1", "SYS-1", "station", d(0), False, None, None, False, False),  # not judged: ignored
+        ("SZX-L1", "ICT-1", "station", "ICT-1", d(-2), True, 0.0, 2.0, False, False),
+        ("SZX-L1", "ICT-1", "station", "ICT-1", d(0), True, 0.5, 6.5, False, True),
+        ("SZX-L1", "FT-1", "station", "FT-1", d(0), True, 1.0, 0.0, False, False),
+        ("SZX-L1", None, "line", "SZX-L1", d(0), True, 1.5, 3.0, False, False),
+        ("SZX-L1", "ICT-1", "station", "ICT-1", d(1), True, 0.0, 9.0, False, True),   # after d0: unseen on d0
+        ("SZX-L1", "SYS-1", "station", "SYS-1", d(0), False, None, None, False, False),  # not judged: ignored
+        # line BRQ-L1: a station fixed a while ago, its CUSUM falling back (20 nine days before d0, 10 on
+        # d-3) when a chance fail lifts it to 11: above h, but it rose by 1 this week
+        ("BRQ-L1", "FT-2", "station", "FT-2", d(-9), True, 0.0, 20.0, False, True),
+        ("BRQ-L1", "FT-2", "station", "FT-2", d(-7), True, 0.0, 14.0, False, True),
+        ("BRQ-L1", "FT-2", "station", "FT-2", d(-3), True, 0.0, 10.0, False, True),
+        ("BRQ-L1", "FT-2", "station", "FT-2", d(0), True, 0.0, 11.0, False, True),
     ]
     violations = [
         ("SZX-L1", "PASTE_HEIGHT", 1, d(-3), d(-3)),
@@ -323,10 +329,17 @@ def test_factory_features_read_the_detectors_point_in_time(spark, silver_base):
     rows = _rows(feat.factory_output_features(silver, [D0, D1]), "line_id")
     r = rows[("SZX-L1", D0)]
     assert r["yield_cusum_false_max_1d"] == 6.5 and r["yield_cusum_true_max_1d"] == 1.5
+    # the week's rise: ICT-1 went from 2.0 (d-2) to 6.5; the line's CUSUM had no earlier day
+    assert r["yield_cusum_false_rise_7d"] == 4.5
     assert r["yield_cusum_signals_7d"] == 1
     assert r["spc_violations_7d"] == 2 and r["spc_beyond_limits_7d"] == 1
     n = rows[("SZX-L1", D1)]
     assert n["yield_cusum_false_max_1d"] == 9.0 and n["yield_cusum_signals_7d"] == 2 and n["spc_violations_7d"] == 3
+    assert n["yield_cusum_false_rise_7d"] == 7.0  # 9.0 - the week's lowest, 2.0 on d-2
+    # a line the feature grid does not hold (no tests in these few rows): its detector features alone
+    dates = spark.createDataFrame([(D0,)], "score_date date")
+    fixed = _rows(feat.detector_features(silver, dates), "line_id")[("BRQ-L1", D0)]
+    assert fixed["yield_cusum_false_max_1d"] == 11.0 and fixed["yield_cusum_false_rise_7d"] == 1.0
     # without the detector tables (the mart has not run) the columns exist and are null
     plain = _rows(feat.factory_output_features(silver_base, [D0]), "line_id")[("SZX-L1", D0)]
     assert all(plain[c] is None for c in feat.DETECTOR_FEATURES)

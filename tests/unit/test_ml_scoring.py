@@ -91,11 +91,11 @@ def test_cold_start_dates_are_scored_by_the_scopes_rule(spark):
     assert factors["rule"] == rules.DETECTOR_RULES["field_return"] and factors["returns_so_far"] == "3.0"
     assert got["B2"]["top_factors"] == [] and got["B2"]["score"] == 0.0
     # factory output starts cold with the retest-aware line evidence: SPC rule 1 (L1) or the false-fail
-    # CUSUM above h = 6 (L2); a true-fail rise is not the line's fault (L3)
+    # CUSUM's rise within a week above h = 6 (L2); a true-fail rise is not the line's fault (L3)
     lines = spark.createDataFrame(
         [("L1", d1, 3.5, 0.0, 0.0, 0.0), ("L2", d1, 2.0, 0.0, 6.5, 0.0), ("L3", d1, 1.0, 0.0, 0.0, 12.0)],
         "line_id string, score_date date, spc_max_shift_sigma double, spc_oos_share_1d double, "
-        "yield_cusum_false_max_1d double, yield_cusum_true_max_1d double",
+        "yield_cusum_false_rise_7d double, yield_cusum_true_max_1d double",
     )
     f = {r["entity_id"]: r for r in rule_scores(spark, lines, "factory_output", [d1]).collect()}
     assert [e for e, r in sorted(f.items()) if r["is_warning"]] == ["L1", "L2"]
