@@ -22,7 +22,7 @@ import logging
 from datetime import date, timedelta
 from typing import Any
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -710,6 +710,20 @@ def rule_scores(spark: SparkSession, rows: DataFrame, scope: str, dates: list[da
     )
 
 
+def detector_stands(model_rows: DataFrame, rule_rows: DataFrame) -> DataFrame:
+    """Model scores of a scope whose detector stands next to its model (:data:`ml.rules.DETECTOR_STANDS`):
+    one row per entity and score date, the model's row unless the model is silent and the
+    detector warns, then the detector's row (its score, threshold, words and ``model_name``
+    ``rule:<name>``). A warning is thus raised when the model **or** the label-free detector
+    fires, and says which one raised it. ``rule_rows`` are :func:`rule_scores` of the same
+    entity-days; a key only one side holds keeps that side's row."""
+    ranked = model_rows.withColumn("_rank", F.when(F.col("is_warning"), 0).otherwise(2)).unionByName(
+        rule_rows.withColumn("_rank", F.when(F.col("is_warning"), 1).otherwise(3))
+    )
+    key = Window.partitionBy("scope", "entity_id", "score_date").orderBy("_rank")
+    return ranked.withColumn("_pick", F.row_number().over(key)).where(F.col("_pick") == 1).drop("_rank", "_pick")
+
+
 def conform_scores(spark: SparkSession, df: DataFrame) -> DataFrame:
     """Enforce the contract: column order and types, and no null in a non-nullable column (one
     aggregate pass; raises naming the column). Returns the conformed DataFrame, cached: the
@@ -793,6 +807,9 @@ def score_window(
             )
         features_df = build_features(spark, cfg, silver, scope, start, end)
         parts = [apply_models(spark, features_df, scope, versions, plan, cfg)] if plan else []
+        if parts and scope in rules.DETECTOR_STANDS:
+            model_days = sorted({d for ds in plan.values() for d in ds})
+            parts = [detector_stands(parts[0], rule_scores(spark, features_df, scope, model_days))]
         if cold:
             parts.append(rule_scores(spark, features_df, scope, cold))
         if parts:
@@ -812,13 +829,17 @@ def score_window(
                 spark.read.format("delta")
                 .load(path)
                 .where(f"scope = '{scope}' AND score_date >= '{start}' AND score_date <= '{end}'")
-                .agg(F.count(F.lit(1)).alias("rows"), F.sum(F.col("is_warning").cast("int")).alias("warnings"))
+                .agg(
+                    F.count(F.lit(1)).alias("rows"),
+                    F.sum(F.col("is_warning").cast("int")).alias("warnings"),
+                    F.sum((F.col("is_warning") & F.col("model_name").startswith("rule:")).cast("int")).alias("by_rule"),
+                )
                 .first()
             )
-            rows_n, warnings = int(stats["rows"]), int(stats["warnings"] or 0)
+            rows_n, warnings, by_rule = int(stats["rows"]), int(stats["warnings"] or 0), int(stats["by_rule"] or 0)
             scores.unpersist()
         else:
-            rows_n = warnings = 0
+            rows_n = warnings = by_rule = 0
         results.append(
             {
                 "scope": scope,
@@ -828,6 +849,7 @@ def score_window(
                 "rows": rows_n,
                 "warnings": warnings,
                 "rule_days": len(cold),
+                "rule_warnings": by_rule,
             }
         )
         log.info(

@@ -165,6 +165,13 @@ def detector_score(scope: str, features: pd.DataFrame) -> pd.Series:
 #: alone 4 of 11 at 0.6: it sees no station fault). Incoming material keeps its static limits (the
 #: lot test found 13 of 20 lots at 8.6 per 100 lot-weeks against the limits' 11 at 4.8).
 COLD_START_DETECTOR = ("field_return", "factory_output")
+#: scopes whose detector also stands next to their model once a model scores them
+#: (``ml.jobs.detector_stands``): a warning when the model or the detector fires. The same scopes, for
+#: the same reason: their detectors are statistically controlled (h, alpha) and cheap in false alarms
+#: (factory output 0.6, field returns 0.1 per 100 entity-weeks on the 365-day demo), so the models'
+#: warnings add to theirs instead of replacing them. The incoming detectors (8.6) do not stand: the
+#: incoming model uses them as evidence
+DETECTOR_STANDS = COLD_START_DETECTOR
 RULE_NAMES_DETECTOR = {"field_return": "exposure_poisson_test", "factory_output": "retest_aware_line_evidence"}
 
 

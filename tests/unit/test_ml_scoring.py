@@ -6,6 +6,7 @@ import lightgbm as lgb
 import numpy as np
 import pyarrow as pa
 import pytest
+from pyspark.sql import functions as F
 
 from ml.jobs import score_batches
 from ml.train import explain_arrays
@@ -111,3 +112,43 @@ def test_cold_start_dates_are_scored_by_the_scopes_rule(spark):
     assert i["S1"]["is_warning"] and not i["S2"]["is_warning"]
     assert i["S1"]["model_name"] == "rule:incoming_static_limits"
     out.unpersist()
+
+
+def test_where_the_detector_stands_a_warning_is_the_models_or_the_detectors(spark):
+    """ml.jobs.detector_stands: the model's row unless the model is silent and the detector warns."""
+    import datetime as dt
+
+    from ml import rules
+    from ml.jobs import conform_scores, detector_stands, rule_scores
+
+    d1 = dt.date(2026, 3, 2)
+    assert "field_return" in rules.DETECTOR_STANDS and "incoming_material" not in rules.DETECTOR_STANDS
+    # B1: both warn; B2: only the detector (3 returns, p < 0.001); B3: only the model; B4: neither
+    feats = spark.createDataFrame(
+        [("B1", d1, 4.0, 5.0), ("B2", d1, 3.0, 3.5), ("B3", d1, 0.0, 0.0), ("B4", d1, 1.0, 1.0)],
+        "build_lot_id string, score_date date, returns_so_far double, exposure_surprise double",
+    )
+    rule_rows = rule_scores(spark, feats, "field_return", [d1])
+    model_rows = rule_rows.select(
+        "scope", "entity_type", "entity_id", "score_date",
+        F.when(F.col("entity_id").isin("B1", "B3"), 0.9).otherwise(0.1).alias("score"),
+        F.col("entity_id").isin("B1", "B3").alias("is_warning"),
+        F.lit(0.5).alias("threshold"),
+        F.when(F.col("entity_id").isin("B1", "B3"), F.array(F.struct(
+            F.lit("doa_rate_so_far").alias("feature"), F.lit(0.4).alias("contribution"), F.lit("0.03").alias("value")
+        ))).otherwise(F.array().cast("array<struct<feature:string,contribution:double,value:string>>")).alias(
+            "top_factors"),
+        F.lit("andon_field_return").alias("model_name"),
+        F.lit("7").alias("model_version"),
+        F.current_timestamp().alias("scored_at"),
+    )
+    got = {r["entity_id"]: r for r in conform_scores(spark, detector_stands(model_rows, rule_rows)).collect()}
+    assert sorted(got) == ["B1", "B2", "B3", "B4"]  # one row per entity-day
+    assert {e: r["is_warning"] for e, r in got.items()} == {"B1": True, "B2": True, "B3": True, "B4": False}
+    # the model's warning keeps the model's name and factors; the detector's says it is the rule's
+    assert got["B1"]["model_name"] == "andon_field_return" and got["B3"]["model_version"] == "7"
+    assert got["B2"]["model_name"] == "rule:exposure_poisson_test" and got["B2"]["model_version"] == rules.RULES_VERSION
+    assert got["B2"]["threshold"] == rules.DETECTOR_THRESHOLD["field_return"]
+    assert {f["feature"] for f in got["B2"]["top_factors"]} >= {"rule", "returns_so_far", "exposure_surprise"}
+    # a silent day stays the model's (its score, its threshold)
+    assert got["B4"]["model_name"] == "andon_field_return" and got["B4"]["score"] == pytest.approx(0.1)
