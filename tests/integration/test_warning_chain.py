@@ -105,6 +105,7 @@ def test_three_champions_with_threshold_and_cutoff(chain, cfg):
 
 
 def test_scores_match_the_contract(chain, cfg, spark):
+    from ml import rules
     from ml.jobs import SCOPES, SCORES_SCHEMA
 
     df = spark.read.format("delta").load(cfg.table_path("gold", "early_warning_scores"))
@@ -112,17 +113,27 @@ def test_scores_match_the_contract(chain, cfg, spark):
     assert spark.table("gold.early_warning_scores").count() == df.count()  # registered in the metastore
     pdf = read_table(cfg.table_path("gold", "early_warning_scores"))
     assert set(pdf["scope"]) == set(SCOPES)
-    assert pdf["score"].between(0, 1).all()
     assert (pdf["is_warning"] == (pdf["score"] >= pdf["threshold"])).all()
     assert not pdf.duplicated(["scope", "entity_id", "score_date"]).any()
     assert pdf["score_date"].min().isoformat() >= START.isoformat()
     assert pdf["score_date"].max().isoformat() <= END.isoformat()
     for scope in SCOPES:
         s = pdf[pdf["scope"] == scope]
-        assert s["model_name"].eq(f"andon_{scope}").all() and s["model_version"].str.fullmatch(r"\d+").all()
+        by_model = s["model_name"].eq(f"andon_{scope}")
+        assert by_model.any()
+        assert s.loc[by_model, "model_version"].str.fullmatch(r"\d+").all()
+        assert s.loc[by_model, "score"].between(0, 1).all()
+        # the only other rows: where the scope's detector stands, its warnings on days the model was silent
+        other = s[~by_model]
+        if scope in rules.DETECTOR_STANDS:
+            assert other["model_name"].eq(rules.rule_model_name(scope)).all() and other["is_warning"].all()
+            assert other["model_version"].eq(rules.RULES_VERSION).all()
+        else:
+            assert other.empty
 
 
 def test_every_warning_has_five_factors(chain, cfg):
+    from ml import rules
     from ml.features import FEATURES
 
     pdf = read_table(cfg.table_path("gold", "early_warning_scores"))
@@ -130,6 +141,10 @@ def test_every_warning_has_five_factors(chain, cfg):
     assert len(warnings) > 0, "no warning at all on the tiny world: the test would prove nothing"
     for _, row in warnings.iterrows():
         factors = list(row["top_factors"])
+        if row["model_name"].startswith("rule:"):  # a standing detector's warning: the rule and what it read
+            assert factors[0]["feature"] == "rule" and factors[0]["value"] == rules.DETECTOR_RULES[row["scope"]]
+            assert {f["feature"] for f in factors[1:]} <= set(rules.DETECTOR_INPUTS[row["scope"]])
+            continue
         assert len(factors) == 5
         assert all(f["feature"] in FEATURES[row["scope"]] for f in factors)
         contributions = [abs(f["contribution"]) for f in factors]
